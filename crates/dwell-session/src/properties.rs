@@ -1,0 +1,75 @@
+//! The streaming kernel agrees with the reference on random timelines.
+
+use proptest::prelude::*;
+
+use crate::kernel::{DEFAULT_TIMEOUT_NANOS, Event, Placement, Sessionizer};
+use crate::reference::{self, RefEvent};
+use crate::testing;
+
+fn as_event(e: &RefEvent) -> Event<'_> {
+    Event {
+        time: e.time.expect("placed rows have a time"),
+        account_id: e.account_id.as_deref(),
+        user_id: e.user_id.as_deref(),
+        app_id: e.app_id.as_deref(),
+        tab_id: e.tab_id.as_deref(),
+        event_type: e.event_type.as_deref(),
+        event_id: e.event_id.as_deref(),
+        timeout_nanos: e.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn kernel_matches_reference(events in testing::events(80), rule in testing::rule()) {
+        let expected = reference::place(&events, &rule);
+        let mut got: Vec<Option<Placement>> = vec![None; events.len()];
+        for timeline in reference::timelines(&events) {
+            let mut sessionizer = Sessionizer::new(rule.clone());
+            for i in timeline {
+                got[i] = Some(sessionizer.push(&as_event(&events[i])).expect("timeline order"));
+            }
+        }
+        prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn session_ids_are_unique_and_sequences_count_up(events in testing::events(80), rule in testing::rule()) {
+        let sessions = reference::sessions(&events, &rule);
+        let mut ids: Vec<_> = sessions.iter().map(|s| s.session_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), sessions.len());
+        for pair in sessions.windows(2) {
+            if (&pair[0].account_id, &pair[0].user_id) == (&pair[1].account_id, &pair[1].user_id) {
+                prop_assert_eq!(pair[1].session_seq, pair[0].session_seq + 1);
+                prop_assert!(pair[1].start_time >= pair[0].end_time);
+            } else {
+                prop_assert_eq!(pair[1].session_seq, 1);
+            }
+        }
+    }
+
+    /// Adding events after a user's last one never renames an earlier session.
+    #[test]
+    fn later_events_never_rename_earlier_sessions(events in testing::events(60), more in testing::events(20), rule in testing::rule()) {
+        let newest = events.iter().filter_map(|e| e.time).max().unwrap_or(0);
+        let later: Vec<RefEvent> = more
+            .into_iter()
+            .map(|mut e| {
+                e.time = e.time.map(|t| t + newest + 1);
+                e
+            })
+            .collect();
+        let before = reference::place(&events, &rule);
+        let all: Vec<RefEvent> = events.iter().cloned().chain(later).collect();
+        let after = reference::place(&all, &rule);
+        for (i, placement) in before.iter().enumerate() {
+            if let (Some(Placement::InSession(a)), Some(Placement::InSession(b))) = (placement, &after[i]) {
+                prop_assert_eq!(a.session_id, b.session_id);
+            }
+        }
+    }
+}

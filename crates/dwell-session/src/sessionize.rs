@@ -1,0 +1,700 @@
+//! `sessionize`: the session rule as a DataFusion window function.
+//!
+//! A thin adapter: it checks and coerces arguments, reads Arrow columns row by row into
+//! [`Event`]s for the [`Sessionizer`], and writes its [`Placement`]s back as a struct column.
+
+use std::ops::Range;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, StringBuilder,
+    StringViewArray, StructArray,
+};
+use arrow::buffer::NullBufferBuilder;
+use arrow::datatypes::{
+    DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+    DurationSecondType, Field, FieldRef, Fields, IntervalDayTimeType, IntervalMonthDayNanoType,
+    IntervalUnit, IntervalYearMonthType, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use arrow::array::timezone::Tz;
+use datafusion_common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion_expr::function::WindowFunctionSimplification;
+use datafusion_expr::{
+    DocSection, Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDF,
+    WindowUDFImpl,
+};
+use datafusion_functions_window_common::field::WindowUDFFieldArgs;
+use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
+use datafusion_physical_expr::expressions::Literal;
+
+use crate::kernel::{
+    DEFAULT_TIMEOUT_NANOS, Event, OutOfOrder, Placement, Rule, Sessionizer, TimeScale,
+};
+
+/// The function's SQL name.
+pub const NAME: &str = "sessionize";
+
+/// Parameter names, in positional order. Named arguments resolve to these positions.
+const PARAMETERS: [&str; 11] = [
+    "event_time",
+    "user_id",
+    "app_id",
+    "tab_id",
+    "event_type",
+    "timeout",
+    "event_id",
+    "account_id",
+    "max_duration",
+    "day_boundary",
+    "gap_equal_splits",
+];
+const EVENT_TIME: usize = 0;
+const USER_ID: usize = 1;
+const APP_ID: usize = 2;
+const TAB_ID: usize = 3;
+const EVENT_TYPE: usize = 4;
+const TIMEOUT: usize = 5;
+const EVENT_ID: usize = 6;
+const ACCOUNT_ID: usize = 7;
+const MAX_DURATION: usize = 8;
+const DAY_BOUNDARY: usize = 9;
+const GAP_EQUAL_SPLITS: usize = 10;
+/// `event_time` to `event_type` are required.
+const REQUIRED: usize = 5;
+/// Parameters that configure the rule and so must be the same for every row.
+const CONSTANT_PARAMETERS: [usize; 3] = [MAX_DURATION, DAY_BOUNDARY, GAP_EQUAL_SPLITS];
+const STRING_PARAMETERS: [usize; 6] = [USER_ID, APP_ID, TAB_ID, EVENT_TYPE, EVENT_ID, ACCOUNT_ID];
+
+/// Names of the fields of the result struct.
+pub mod output {
+    pub const SESSION_ID: &str = "session_id";
+    pub const SESSION_SEQ: &str = "session_seq";
+    pub const SESSION_START: &str = "session_start";
+    pub const STARTS_SESSION: &str = "starts_session";
+    pub const PREVIOUS_END_REASON: &str = "previous_end_reason";
+    pub const IS_DUPLICATE: &str = "is_duplicate";
+}
+
+/// The `sessionize` window function. Register it with [`crate::register_all`] or
+/// [`sessionize_udwf`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Sessionize {
+    signature: Signature,
+}
+
+impl Default for Sessionize {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sessionize {
+    #[must_use]
+    pub fn new() -> Self {
+        let signature = Signature::user_defined(Volatility::Immutable)
+            .with_parameter_names(PARAMETERS.to_vec())
+            .expect("user-defined signatures accept parameter names");
+        Self { signature }
+    }
+}
+
+/// The `sessionize` function, ready to register.
+#[must_use]
+pub fn sessionize_udwf() -> Arc<WindowUDF> {
+    static UDWF: LazyLock<Arc<WindowUDF>> =
+        LazyLock::new(|| Arc::new(WindowUDF::new_from_impl(Sessionize::new())));
+    Arc::clone(&UDWF)
+}
+
+fn is_string(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, value) => is_string(value),
+        _ => false,
+    }
+}
+
+fn is_duration(t: &DataType) -> bool {
+    matches!(t, DataType::Interval(_) | DataType::Duration(_))
+}
+
+fn arity_error<T>(given: usize) -> Result<T> {
+    plan_err!(
+        "{NAME} takes {REQUIRED} to {} arguments ({}), got {given}",
+        PARAMETERS.len(),
+        PARAMETERS.join(", ")
+    )
+}
+
+impl WindowUDFImpl for Sessionize {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(REQUIRED..=PARAMETERS.len()).contains(&arg_types.len()) {
+            return arity_error(arg_types.len());
+        }
+        arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let coerced = match i {
+                    EVENT_TIME => matches!(t, DataType::Timestamp(..)).then(|| t.clone()),
+                    TIMEOUT | MAX_DURATION => {
+                        (is_duration(t) || t == &DataType::Null).then(|| t.clone())
+                    }
+                    DAY_BOUNDARY => (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8),
+                    GAP_EQUAL_SPLITS => {
+                        matches!(t, DataType::Boolean | DataType::Null).then_some(DataType::Boolean)
+                    }
+                    // Every string encoding reads the same; Utf8View is what the adapter reads.
+                    _ => (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8View),
+                };
+                coerced.ok_or_else(|| {
+                    let expected = match i {
+                        EVENT_TIME => "a timestamp",
+                        TIMEOUT | MAX_DURATION => "an interval or duration",
+                        GAP_EQUAL_SPLITS => "a boolean",
+                        _ => "a string",
+                    };
+                    DataFusionError::Plan(format!(
+                        "{NAME}: argument {} must be {expected}, got {t}",
+                        PARAMETERS[i]
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        let inputs = field_args.input_fields();
+        if !(REQUIRED..=PARAMETERS.len()).contains(&inputs.len()) {
+            return arity_error(inputs.len());
+        }
+        let time_type = inputs[EVENT_TIME].data_type();
+        if !matches!(time_type, DataType::Timestamp(..)) {
+            return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
+        }
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Struct(output_fields(time_type)),
+            true,
+        )))
+    }
+
+    fn simplify(&self) -> Option<WindowFunctionSimplification> {
+        // The optimizer's hook is the one place that sees the arguments before execution, so
+        // bad settings fail at plan time.
+        Some(Box::new(|function, _info| {
+            let args = &function.params.args;
+            let constants: Vec<Option<Option<ScalarValue>>> = args
+                .iter()
+                .map(|arg| match arg {
+                    Expr::Literal(value, _) => Some(Some(value.clone())),
+                    _ => Some(None),
+                })
+                .collect();
+            Settings::parse(&constants)?;
+            Ok(Expr::WindowFunction(Box::new(function)))
+        }))
+    }
+
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        let constants: Vec<Option<Option<ScalarValue>>> = args
+            .input_exprs()
+            .iter()
+            .map(|e| Some(e.downcast_ref::<Literal>().map(|l| l.value().clone())))
+            .collect();
+        let settings = Settings::parse(&constants)?;
+        let time_type = args.input_fields()[EVENT_TIME].data_type().clone();
+        let DataType::Timestamp(unit, _) = &time_type else {
+            return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
+        };
+        let rule = Rule {
+            max_duration_nanos: settings.max_duration_nanos,
+            day_boundary: settings.day_boundary,
+            gap_equal_splits: settings.gap_equal_splits,
+            ..Rule::new(*unit)
+        };
+        Ok(Box::new(SessionizeEvaluator {
+            sessionizer: Sessionizer::new(rule),
+            timeout: settings.timeout,
+            time_type,
+        }))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
+
+/// The fields of the result struct; `session_start` has the type of `event_time`.
+#[must_use]
+pub fn output_fields(time_type: &DataType) -> Fields {
+    Fields::from(vec![
+        Field::new(output::SESSION_ID, DataType::Utf8, true),
+        Field::new(output::SESSION_SEQ, DataType::Int64, true),
+        Field::new(output::SESSION_START, time_type.clone(), true),
+        Field::new(output::STARTS_SESSION, DataType::Boolean, false),
+        Field::new(output::PREVIOUS_END_REASON, DataType::Utf8, true),
+        Field::new(output::IS_DUPLICATE, DataType::Boolean, false),
+    ])
+}
+
+/// The timeout argument: one value for all rows, or read per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    Constant(i64),
+    PerRow,
+}
+
+/// The arguments that configure the rule, checked.
+#[derive(Debug)]
+struct Settings {
+    timeout: Timeout,
+    max_duration_nanos: Option<i64>,
+    day_boundary: Option<Tz>,
+    gap_equal_splits: bool,
+}
+
+impl Settings {
+    /// `constants[i]`: `None` when argument `i` is absent, `Some(None)` when it is not a
+    /// constant, `Some(Some(v))` for the constant `v`.
+    fn parse(constants: &[Option<Option<ScalarValue>>]) -> Result<Self> {
+        let arg = |i: usize| constants.get(i).cloned().flatten();
+        for i in CONSTANT_PARAMETERS {
+            if matches!(constants.get(i), Some(None)) {
+                return plan_err!(
+                    "{NAME}: argument {} must be a constant, not a column or expression",
+                    PARAMETERS[i]
+                );
+            }
+        }
+        let timeout = match constants.get(TIMEOUT) {
+            None => Timeout::Constant(DEFAULT_TIMEOUT_NANOS),
+            Some(None) => Timeout::PerRow,
+            Some(Some(value)) => Timeout::Constant(
+                positive_nanos(value, TIMEOUT)?.unwrap_or(DEFAULT_TIMEOUT_NANOS),
+            ),
+        };
+        let max_duration_nanos = match arg(MAX_DURATION) {
+            Some(value) => positive_nanos(&value, MAX_DURATION)?,
+            None => None,
+        };
+        let day_boundary = match arg(DAY_BOUNDARY) {
+            Some(ScalarValue::Utf8(Some(zone)) | ScalarValue::Utf8View(Some(zone)) | ScalarValue::LargeUtf8(Some(zone))) => {
+                Some(zone.parse::<Tz>().map_err(|e| {
+                    DataFusionError::Plan(format!(
+                        "{NAME}: argument day_boundary must be a time zone such as 'UTC', \
+                         'Europe/Berlin' or '+02:00', got '{zone}': {e}"
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        let gap_equal_splits = matches!(arg(GAP_EQUAL_SPLITS), Some(ScalarValue::Boolean(Some(true))));
+        Ok(Self { timeout, max_duration_nanos, day_boundary, gap_equal_splits })
+    }
+}
+
+/// A duration argument in nanoseconds; `None` for NULL. Rejects months (no fixed length),
+/// zero and negative values.
+fn positive_nanos(value: &ScalarValue, parameter: usize) -> Result<Option<i64>> {
+    let nanos = duration_nanos(value).map_err(|why| {
+        DataFusionError::Plan(format!("{NAME}: argument {} {why}, got {value}", PARAMETERS[parameter]))
+    })?;
+    match nanos {
+        Some(n) if n <= 0 => plan_err!(
+            "{NAME}: argument {} must be positive, got {value}",
+            PARAMETERS[parameter]
+        ),
+        n => Ok(n),
+    }
+}
+
+const MONTHS: &str = "must not count months or years (they have no fixed length)";
+const TOO_LONG: &str = "is too long";
+const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+
+/// Nanoseconds of an interval or duration; `Err(why)` names what is wrong with it.
+fn duration_nanos(value: &ScalarValue) -> Result<Option<i64>, &'static str> {
+    let scaled = |v: i64, factor: i64| v.checked_mul(factor).ok_or(TOO_LONG);
+    let nanos = match value {
+        ScalarValue::Null => return Ok(None),
+        ScalarValue::IntervalMonthDayNano(v) => match v {
+            None => return Ok(None),
+            Some(v) if v.months != 0 => return Err(MONTHS),
+            Some(v) => scaled(i64::from(v.days), NANOS_PER_DAY)?
+                .checked_add(v.nanoseconds)
+                .ok_or(TOO_LONG)?,
+        },
+        ScalarValue::IntervalDayTime(v) => match v {
+            None => return Ok(None),
+            Some(v) => scaled(i64::from(v.days), NANOS_PER_DAY)?
+                .checked_add(scaled(i64::from(v.milliseconds), 1_000_000)?)
+                .ok_or(TOO_LONG)?,
+        },
+        ScalarValue::IntervalYearMonth(v) => match v {
+            None => return Ok(None),
+            Some(0) => 0,
+            Some(_) => return Err(MONTHS),
+        },
+        ScalarValue::DurationSecond(v) => return v.map(|v| scaled(v, 1_000_000_000)).transpose(),
+        ScalarValue::DurationMillisecond(v) => return v.map(|v| scaled(v, 1_000_000)).transpose(),
+        ScalarValue::DurationMicrosecond(v) => return v.map(|v| scaled(v, 1_000)).transpose(),
+        ScalarValue::DurationNanosecond(v) => return Ok(*v),
+        _ => return Err("must be an interval or duration"),
+    };
+    Ok(Some(nanos))
+}
+
+/// The argument columns of one call, downcast once.
+struct Columns<'a> {
+    scale: TimeScale,
+    times: &'a [i64],
+    time_column: &'a dyn Array,
+    user_id: &'a StringViewArray,
+    app_id: &'a StringViewArray,
+    tab_id: &'a StringViewArray,
+    event_type: &'a StringViewArray,
+    event_id: Option<&'a StringViewArray>,
+    account_id: Option<&'a StringViewArray>,
+    timeout: Option<&'a ArrayRef>,
+}
+
+fn strings<'a>(values: &'a [ArrayRef], i: usize) -> Result<Option<&'a StringViewArray>> {
+    match values.get(i) {
+        None => Ok(None),
+        Some(array) => match array.as_string_view_opt() {
+            Some(strings) => Ok(Some(strings)),
+            None => exec_err!(
+                "{NAME}: argument {} arrived as {} instead of Utf8View; was the call coerced?",
+                PARAMETERS[i],
+                array.data_type()
+            ),
+        },
+    }
+}
+
+fn required<'a>(values: &'a [ArrayRef], i: usize) -> Result<&'a StringViewArray> {
+    strings(values, i)?.ok_or_else(|| DataFusionError::Execution(format!("{NAME}: argument {} is missing", PARAMETERS[i])))
+}
+
+fn value(array: &StringViewArray, row: usize) -> Option<&str> {
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
+impl<'a> Columns<'a> {
+    fn new(values: &'a [ArrayRef]) -> Result<Self> {
+        if values.len() < REQUIRED {
+            return arity_error(values.len());
+        }
+        let time_column = values[EVENT_TIME].as_ref();
+        let (times, unit): (&[i64], TimeUnit) = match time_column.data_type() {
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                (time_column.as_primitive::<TimestampSecondType>().values(), TimeUnit::Second)
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => (
+                time_column.as_primitive::<TimestampMillisecondType>().values(),
+                TimeUnit::Millisecond,
+            ),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => (
+                time_column.as_primitive::<TimestampMicrosecondType>().values(),
+                TimeUnit::Microsecond,
+            ),
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => (
+                time_column.as_primitive::<TimestampNanosecondType>().values(),
+                TimeUnit::Nanosecond,
+            ),
+            other => return exec_err!("{NAME}: argument event_time must be a timestamp, got {other}"),
+        };
+        Ok(Self {
+            scale: TimeScale::new(unit),
+            times,
+            time_column,
+            user_id: required(values, USER_ID)?,
+            app_id: required(values, APP_ID)?,
+            tab_id: required(values, TAB_ID)?,
+            event_type: required(values, EVENT_TYPE)?,
+            event_id: strings(values, EVENT_ID)?,
+            account_id: strings(values, ACCOUNT_ID)?,
+            timeout: values.get(TIMEOUT),
+        })
+    }
+
+    /// The event at `row`, or `None` when it has no `event_time` or `user_id`.
+    fn event(&self, row: usize, timeout: Timeout) -> Result<Option<Event<'a>>> {
+        if self.time_column.is_null(row) || self.user_id.is_null(row) {
+            return Ok(None);
+        }
+        let timeout_nanos = match (timeout, self.timeout) {
+            (Timeout::Constant(nanos), _) => nanos,
+            (Timeout::PerRow, Some(column)) => row_timeout(column, row)?,
+            (Timeout::PerRow, None) => DEFAULT_TIMEOUT_NANOS,
+        };
+        Ok(Some(Event {
+            time: self.times[row],
+            account_id: self.account_id.and_then(|a| value(a, row)),
+            user_id: value(self.user_id, row),
+            app_id: value(self.app_id, row),
+            tab_id: value(self.tab_id, row),
+            event_type: value(self.event_type, row),
+            event_id: self.event_id.and_then(|a| value(a, row)),
+            timeout_nanos,
+        }))
+    }
+}
+
+/// The timeout of one row of a timeout column: NULL means the default.
+fn row_timeout(column: &ArrayRef, row: usize) -> Result<i64> {
+    if column.is_null(row) {
+        return Ok(DEFAULT_TIMEOUT_NANOS);
+    }
+    let value = match column.data_type() {
+        DataType::Interval(IntervalUnit::MonthDayNano) => ScalarValue::IntervalMonthDayNano(Some(
+            column.as_primitive::<IntervalMonthDayNanoType>().value(row),
+        )),
+        DataType::Interval(IntervalUnit::DayTime) => ScalarValue::IntervalDayTime(Some(
+            column.as_primitive::<IntervalDayTimeType>().value(row),
+        )),
+        DataType::Interval(IntervalUnit::YearMonth) => ScalarValue::IntervalYearMonth(Some(
+            column.as_primitive::<IntervalYearMonthType>().value(row),
+        )),
+        DataType::Duration(TimeUnit::Second) => {
+            ScalarValue::DurationSecond(Some(column.as_primitive::<DurationSecondType>().value(row)))
+        }
+        DataType::Duration(TimeUnit::Millisecond) => ScalarValue::DurationMillisecond(Some(
+            column.as_primitive::<DurationMillisecondType>().value(row),
+        )),
+        DataType::Duration(TimeUnit::Microsecond) => ScalarValue::DurationMicrosecond(Some(
+            column.as_primitive::<DurationMicrosecondType>().value(row),
+        )),
+        DataType::Duration(TimeUnit::Nanosecond) => ScalarValue::DurationNanosecond(Some(
+            column.as_primitive::<DurationNanosecondType>().value(row),
+        )),
+        other => return exec_err!("{NAME}: argument timeout must be an interval or duration, got {other}"),
+    };
+    positive_nanos(&value, TIMEOUT)
+        .map_err(|e| DataFusionError::Execution(e.strip_backtrace()))?
+        .map_or(Ok(DEFAULT_TIMEOUT_NANOS), Ok)
+}
+
+/// Builds the result struct, one row at a time.
+struct OutputBuilder {
+    time_type: DataType,
+    session_id: StringBuilder,
+    session_seq: Int64Builder,
+    session_start: Int64Builder,
+    starts_session: BooleanBuilder,
+    previous_end_reason: StringBuilder,
+    is_duplicate: BooleanBuilder,
+    placed: NullBufferBuilder,
+}
+
+impl OutputBuilder {
+    fn new(time_type: &DataType, rows: usize) -> Self {
+        Self {
+            time_type: time_type.clone(),
+            session_id: StringBuilder::with_capacity(rows, rows * 32),
+            session_seq: Int64Builder::with_capacity(rows),
+            session_start: Int64Builder::with_capacity(rows),
+            starts_session: BooleanBuilder::with_capacity(rows),
+            previous_end_reason: StringBuilder::with_capacity(rows, rows),
+            is_duplicate: BooleanBuilder::with_capacity(rows),
+            placed: NullBufferBuilder::new(rows),
+        }
+    }
+
+    /// Appends one row: `None` for a row that cannot be placed (NULL time or user).
+    fn append(&mut self, placement: Option<&Placement>) {
+        match placement {
+            Some(Placement::InSession(p)) => {
+                self.session_id.append_value(str_of_hex(&p.session_id.to_hex()));
+                self.session_seq.append_value(p.session_seq);
+                self.session_start.append_value(p.session_start);
+                self.starts_session.append_value(p.starts_session);
+                self.previous_end_reason.append_option(p.previous_end_reason.map(|r| r.as_str()));
+                self.is_duplicate.append_value(false);
+                self.placed.append_non_null();
+            }
+            Some(Placement::Duplicate) | None => {
+                self.session_id.append_null();
+                self.session_seq.append_null();
+                self.session_start.append_null();
+                self.starts_session.append_value(false);
+                self.previous_end_reason.append_null();
+                self.is_duplicate.append_value(placement.is_some());
+                self.placed.append(placement.is_some());
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<StructArray> {
+        let starts = self.session_start.finish();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.session_seq.finish()),
+            timestamps(starts, &self.time_type)?,
+            Arc::new(self.starts_session.finish()),
+            Arc::new(self.previous_end_reason.finish()),
+            Arc::new(self.is_duplicate.finish()),
+        ];
+        Ok(StructArray::try_new(output_fields(&self.time_type), columns, self.placed.finish())?)
+    }
+}
+
+fn str_of_hex(hex: &[u8; 32]) -> &str {
+    std::str::from_utf8(hex).expect("hex digits are ASCII")
+}
+
+/// Reinterprets i64 ticks as the timestamp type of `event_time` (same unit, same zone).
+fn timestamps(ticks: Int64Array, time_type: &DataType) -> Result<ArrayRef> {
+    let DataType::Timestamp(unit, tz) = time_type else {
+        return exec_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
+    };
+    let tz = tz.clone();
+    Ok(match unit {
+        TimeUnit::Second => Arc::new(ticks.reinterpret_cast::<TimestampSecondType>().with_timezone_opt(tz)),
+        TimeUnit::Millisecond => {
+            Arc::new(ticks.reinterpret_cast::<TimestampMillisecondType>().with_timezone_opt(tz))
+        }
+        TimeUnit::Microsecond => {
+            Arc::new(ticks.reinterpret_cast::<TimestampMicrosecondType>().with_timezone_opt(tz))
+        }
+        TimeUnit::Nanosecond => {
+            Arc::new(ticks.reinterpret_cast::<TimestampNanosecondType>().with_timezone_opt(tz))
+        }
+    })
+}
+
+/// Evaluates `sessionize` over one window partition (one user's timeline).
+#[derive(Debug)]
+struct SessionizeEvaluator {
+    sessionizer: Sessionizer,
+    timeout: Timeout,
+    time_type: DataType,
+}
+
+impl SessionizeEvaluator {
+    fn place(&mut self, columns: &Columns<'_>, row: usize) -> Result<Option<Placement>> {
+        let Some(event) = columns.event(row, self.timeout)? else {
+            return Ok(None);
+        };
+        self.sessionizer.push(&event).map(Some).map_err(|OutOfOrder { previous, current }| {
+            DataFusionError::Execution(format!(
+                "{NAME}: event_time goes backwards within a window partition ({} after {}); \
+                 order the window by event_time, e.g. OVER (PARTITION BY user_id ORDER BY \
+                 event_time, event_id)",
+                show_time(columns.scale, current),
+                show_time(columns.scale, previous),
+            ))
+        })
+    }
+}
+
+fn show_time(scale: TimeScale, ticks: i64) -> String {
+    let nanos = scale.nanos(ticks);
+    i64::try_from(nanos)
+        .ok()
+        .map(chrono::DateTime::from_timestamp_nanos)
+        .map_or_else(|| format!("{nanos} ns since the epoch"), |t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+}
+
+impl PartitionEvaluator for SessionizeEvaluator {
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        // Called once per row, in order: the output of a row depends only on rows before it.
+        let columns = Columns::new(values)?;
+        let mut out = OutputBuilder::new(&self.time_type, 1);
+        let placement = self.place(&columns, range.start)?;
+        out.append(placement.as_ref());
+        Ok(ScalarValue::Struct(Arc::new(out.finish()?)))
+    }
+
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let columns = Columns::new(values)?;
+        let mut out = OutputBuilder::new(&self.time_type, num_rows);
+        for row in 0..num_rows {
+            let placement = self.place(&columns, row)?;
+            out.append(placement.as_ref());
+        }
+        Ok(Arc::new(out.finish()?))
+    }
+}
+
+const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Session Functions",
+    description: Some("Functions that group user-interaction events into sessions."),
+};
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "Puts each event of a user's timeline into its session. A session is a run of activity \
+         in one browser tab of one application: it ends when the tab closes or is hidden, when \
+         the user switches tab or application, when a tab is opened or shown again, or after an \
+         inactivity gap longer than the timeout (and, when set, at a maximum duration or a \
+         calendar-day boundary). Returns a struct: session_id (deterministic; from the \
+         session's first event), session_seq (1, 2, ... per user), session_start, \
+         starts_session, previous_end_reason (on a session's first row: why the user's \
+         previous session ended) and is_duplicate (a repeated event_id, which belongs to no \
+         session). Rows without event_time or user_id give NULL. The window must be \
+         partitioned by user and ordered by event time; event time going backwards is an error.",
+        "sessionize(event_time, user_id, app_id, tab_id, event_type [, timeout [, event_id \
+         [, account_id [, max_duration [, day_boundary [, gap_equal_splits]]]]]]) OVER \
+         (PARTITION BY account_id, user_id ORDER BY event_time, event_id, tab_id, app_id, \
+         event_type NULLS FIRST)",
+    )
+    .with_sql_example(
+        "```sql
+SELECT user_id, event_time, s.session_id, s.session_seq
+FROM (
+  SELECT *, sessionize(event_time, user_id, app_id, tab_id, event_type,
+                       timeout => INTERVAL '15 minutes') OVER (
+           PARTITION BY user_id ORDER BY event_time, event_id) AS s
+  FROM events) AS t;
+```",
+    )
+    .with_argument("event_time", "When the event happened: a timestamp of any unit, with or without time zone.")
+    .with_argument("user_id", "Who did it (string).")
+    .with_argument("app_id", "Which application the tab showed (string; NULL is an application of its own).")
+    .with_argument("tab_id", "Which browser tab (string; NULL is a tab of its own).")
+    .with_argument(
+        "event_type",
+        "What happened (string): tab_open and tab_visible start a session, tab_close and \
+         tab_hidden end one; anything else is activity.",
+    )
+    .with_argument(
+        "timeout",
+        "Inactivity timeout: an interval or duration, constant or per row (e.g. joined from \
+         per-application settings). A gap longer than the timeout of the previous event ends \
+         the session. NULL or absent: 30 minutes.",
+    )
+    .with_argument("event_id", "Unique event id (string). Rows repeating an id already seen for the user are duplicates.")
+    .with_argument("account_id", "The customer (tenant) of the user (string); part of the session id.")
+    .with_argument("max_duration", "Constant interval: sessions longer than this are split. NULL or absent: no limit.")
+    .with_argument(
+        "day_boundary",
+        "Constant time zone name or offset ('UTC', 'Europe/Berlin', '+02:00'): sessions are \
+         split where the calendar day changes in that zone. NULL or absent: off.",
+    )
+    .with_argument(
+        "gap_equal_splits",
+        "Constant boolean: a gap exactly equal to the timeout (or maximum duration) splits. \
+         Default false.",
+    )
+    .build()
+});
