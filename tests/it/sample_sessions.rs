@@ -5,7 +5,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 use dwell_session::kernel::Rule;
 use dwell_session::reference::{self, RefEvent, RefSession};
 
@@ -28,8 +28,7 @@ fn micros(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
 
 #[tokio::test]
 async fn sample_sessions_match_reference() {
-    let mut ctx = SessionContext::new();
-    dwell_session::register_all(&mut ctx).expect("register");
+    let ctx = dwell_engine::session_context(SessionConfig::new()).expect("context");
     let events_dir = root().join("data/events/");
     ctx.register_parquet("events", events_dir.to_str().expect("utf-8 path"), ParquetReadOptions::default())
         .await

@@ -33,10 +33,7 @@ impl From<DataFusionError> for SltError {
 }
 
 fn new_context() -> Result<SessionContext, SltError> {
-    let config = SessionConfig::new().with_information_schema(true).with_target_partitions(4);
-    let mut ctx = SessionContext::new_with_config(config);
-    dwell_session::register_all(&mut ctx)?;
-    Ok(ctx)
+    Ok(dwell_engine::session_context(SessionConfig::new().with_target_partitions(4))?)
 }
 
 fn cell(array: &dyn Array, row: usize) -> Result<String, SltError> {
@@ -61,6 +58,7 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
     Ok(out)
 }
 
+#[async_trait::async_trait]
 impl AsyncDB for Dwell {
     type Error = SltError;
     type ColumnType = DefaultColumnType;

@@ -13,7 +13,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::displayable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 use dwell_session::kernel::{Placement, Rule};
 use dwell_session::reference::{self, RefEvent};
 use dwell_session::testing;
@@ -98,7 +98,7 @@ fn batch(events: &[RefEvent], layout: &Layout) -> RecordBatch {
 }
 
 fn interval(nanos: i64) -> String {
-    format!("arrow_cast({}, 'Duration(Nanosecond)')", nanos)
+    format!("arrow_cast({nanos}, 'Duration(Nanosecond)')")
 }
 
 fn query(rule: &Rule, layout: &Layout) -> String {
@@ -106,8 +106,10 @@ fn query(rule: &Rule, layout: &Layout) -> String {
                  app_id NULLS FIRST, event_type NULLS FIRST";
     let timeout = if layout.per_row_timeout { "app_timeout".to_owned() } else { "INTERVAL '5 minutes'".to_owned() };
     let max = rule.max_duration_nanos.map_or("NULL".to_owned(), interval);
-    let day = rule.day_boundary.map_or("NULL".to_owned(), |_| "'+01:00'".to_owned());
+    let day = if rule.day_boundary.is_some() { "'+01:00'" } else { "NULL" };
     let equal = rule.gap_equal_splits;
+    // Selected, so that the optimizer keeps it.
+    let outer = if layout.whole_partition { ", whole" } else { "" };
     let extra = if layout.whole_partition {
         format!(
             ", count(*) OVER (PARTITION BY account_id, user_id ORDER BY {order} \
@@ -117,7 +119,7 @@ fn query(rule: &Rule, layout: &Layout) -> String {
         String::new()
     };
     format!(
-        "SELECT row_no, s FROM (SELECT row_no, \
+        "SELECT row_no, s{outer} FROM (SELECT row_no, \
            sessionize(event_time, user_id, app_id, tab_id, event_type, {timeout}, event_id, \
                       account_id, {max}, {day}, {equal}) \
              OVER (PARTITION BY account_id, user_id ORDER BY {order}) AS s{extra} \
@@ -168,8 +170,7 @@ async fn run_sql(events: &[RefEvent], rule: &Rule, layout: &Layout) -> (Vec<Show
     let config = SessionConfig::new()
         .with_target_partitions(layout.target_partitions)
         .with_batch_size(layout.batch_size);
-    let mut ctx = SessionContext::new_with_config(config);
-    dwell_session::register_all(&mut ctx).expect("register");
+    let ctx = dwell_engine::session_context(config).expect("context");
     let all = batch(events, layout);
     let mut partitions = vec![Vec::new(); layout.mem_partitions];
     let mut offset = 0;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use arrow::array::RecordBatch;
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "dwell", version, about = "Session analytics over user-interaction events")]
@@ -79,8 +79,7 @@ async fn sql(args: SqlArgs) -> Result<()> {
             return Err(DataFusionError::Plan("give the SQL with -c SQL or -f FILE".into()));
         }
     };
-    let mut ctx = SessionContext::new();
-    dwell_session::register_all(&mut ctx)?;
+    let ctx = dwell_engine::session_context(SessionConfig::new())?;
     let events = args.data.join("events");
     if !events.is_dir() {
         return Err(DataFusionError::Plan(format!(

@@ -10,7 +10,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, StringBuilder,
     StringViewArray, StructArray,
 };
-use arrow::buffer::NullBufferBuilder;
+use arrow::array::builder::NullBufferBuilder;
 use arrow::datatypes::{
     DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
     DurationSecondType, Field, FieldRef, Fields, IntervalDayTimeType, IntervalMonthDayNanoType,
@@ -19,7 +19,9 @@ use arrow::datatypes::{
 };
 use arrow::array::timezone::Tz;
 use datafusion_common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion_expr::expr::WindowFunction;
 use datafusion_expr::function::WindowFunctionSimplification;
+use datafusion_expr::simplify::SimplifyContext;
 use datafusion_expr::{
     DocSection, Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDF,
     WindowUDFImpl,
@@ -64,7 +66,6 @@ const GAP_EQUAL_SPLITS: usize = 10;
 const REQUIRED: usize = 5;
 /// Parameters that configure the rule and so must be the same for every row.
 const CONSTANT_PARAMETERS: [usize; 3] = [MAX_DURATION, DAY_BOUNDARY, GAP_EQUAL_SPLITS];
-const STRING_PARAMETERS: [usize; 6] = [USER_ID, APP_ID, TAB_ID, EVENT_TYPE, EVENT_ID, ACCOUNT_ID];
 
 /// Names of the fields of the result struct.
 pub mod output {
@@ -191,13 +192,18 @@ impl WindowUDFImpl for Sessionize {
     fn simplify(&self) -> Option<WindowFunctionSimplification> {
         // The optimizer's hook is the one place that sees the arguments before execution, so
         // bad settings fail at plan time.
-        Some(Box::new(|function, _info| {
-            let args = &function.params.args;
-            let constants: Vec<Option<Option<ScalarValue>>> = args
+        Some(Box::new(|function: WindowFunction, _info: &SimplifyContext| {
+            // An argument without column references is a constant that a later simplifier
+            // pass may still fold (`arrow_cast(..)`, `-INTERVAL ..`): it is checked when the
+            // evaluator is created. Literals are checked now; columns are refused now.
+            let constants: Vec<Option<ScalarValue>> = function
+                .params
+                .args
                 .iter()
                 .map(|arg| match arg {
-                    Expr::Literal(value, _) => Some(Some(value.clone())),
-                    _ => Some(None),
+                    Expr::Literal(value, _) => Some(value.clone()),
+                    _ if arg.column_refs().is_empty() => Some(ScalarValue::Null),
+                    _ => None,
                 })
                 .collect();
             Settings::parse(&constants)?;
@@ -209,10 +215,10 @@ impl WindowUDFImpl for Sessionize {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        let constants: Vec<Option<Option<ScalarValue>>> = args
+        let constants: Vec<Option<ScalarValue>> = args
             .input_exprs()
             .iter()
-            .map(|e| Some(e.downcast_ref::<Literal>().map(|l| l.value().clone())))
+            .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
             .collect();
         let settings = Settings::parse(&constants)?;
         let time_type = args.input_fields()[EVENT_TIME].data_type().clone();
@@ -267,9 +273,9 @@ struct Settings {
 }
 
 impl Settings {
-    /// `constants[i]`: `None` when argument `i` is absent, `Some(None)` when it is not a
-    /// constant, `Some(Some(v))` for the constant `v`.
-    fn parse(constants: &[Option<Option<ScalarValue>>]) -> Result<Self> {
+    /// `constants[i]`: the value of argument `i` when it is a constant, else `None`; arguments
+    /// past the end are absent.
+    fn parse(constants: &[Option<ScalarValue>]) -> Result<Self> {
         let arg = |i: usize| constants.get(i).cloned().flatten();
         for i in CONSTANT_PARAMETERS {
             if matches!(constants.get(i), Some(None)) {
