@@ -27,7 +27,7 @@
 //! .await?;
 //! let batches = ctx
 //!     .sql(
-//!         "SELECT s.session_seq, s.previous_end_reason FROM (
+//!         "SELECT s.session_seq AS seq, s.previous_end_reason AS previous_end FROM (
 //!            SELECT sessionize(event_time, user_id, app_id, tab_id, event_type,
 //!                              timeout => INTERVAL '30 minutes')
 //!                   OVER (PARTITION BY user_id ORDER BY event_time) AS s
@@ -39,13 +39,13 @@
 //! let shown = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
 //! assert_eq!(
 //!     shown,
-//!     "+---------------+-----------------------+
-//! | s.session_seq | s.previous_end_reason |
-//! +---------------+-----------------------+
-//! | 1             |                       |
-//! | 1             |                       |
-//! | 2             | timeout               |
-//! +---------------+-----------------------+"
+//!     "+-----+--------------+
+//! | seq | previous_end |
+//! +-----+--------------+
+//! | 1   |              |
+//! | 1   |              |
+//! | 2   | timeout      |
+//! +-----+--------------+"
 //! );
 //! # Ok(())
 //! # }

@@ -115,11 +115,8 @@ mod tests {
     fn id_is_stable_across_releases() {
         // Changing this value renames every stored session: bump SCHEME instead.
         let got = id(&event(1_700_000_000_123), TimeUnit::Millisecond, 0).to_string();
-        assert_eq!(got.len(), 32);
-        assert_eq!(got, id(&event(1_700_000_000_123), TimeUnit::Millisecond, 0).to_string());
-        assert_eq!(got, EXPECTED_ID);
+        assert_eq!(got, "1182785cde4a69191ca2656eda4f1067");
     }
-    const EXPECTED_ID: &str = "TO_BE_FILLED";
 
     #[test]
     fn null_and_empty_and_shifted_fields_differ() {
