@@ -32,7 +32,14 @@ struct Partition {
 
 fn partitions() -> Vec<Partition> {
     const GAPS: [i64; 8] = [5, 30, 299, 300, 301, 60, 2, 900];
-    const TYPES: [&str; 6] = ["page_view", "user_action", "page_view", "content_engagement", "tab_hidden", "tab_visible"];
+    const TYPES: [&str; 6] = [
+        "page_view",
+        "user_action",
+        "page_view",
+        "content_engagement",
+        "tab_hidden",
+        "tab_visible",
+    ];
     (0..USERS)
         .map(|u| {
             let mut t = 1_767_600_000 * SECOND;
@@ -66,12 +73,20 @@ fn partitions() -> Vec<Partition> {
 fn fields() -> Vec<FieldRef> {
     let string = |name: &str| Arc::new(Field::new(name, DataType::Utf8View, true));
     vec![
-        Arc::new(Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, None), true)),
+        Arc::new(Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        )),
         string("user_id"),
         string("app_id"),
         string("tab_id"),
         string("event_type"),
-        Arc::new(Field::new("timeout", DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano), true)),
+        Arc::new(Field::new(
+            "timeout",
+            DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
+            true,
+        )),
         string("event_id"),
     ]
 }
@@ -115,7 +130,11 @@ fn bench(c: &mut Criterion) {
             for v in &values {
                 let args = PartitionEvaluatorArgs::new(&exprs, &fields, false, false);
                 let mut evaluator = function.partition_evaluator(args).expect("evaluator");
-                black_box(evaluator.evaluate_all(v, EVENTS_PER_USER).expect("evaluate_all"));
+                black_box(
+                    evaluator
+                        .evaluate_all(v, EVENTS_PER_USER)
+                        .expect("evaluate_all"),
+                );
             }
         });
     });
@@ -131,12 +150,28 @@ fn bench(c: &mut Criterion) {
         });
     });
     group.bench_function("kernel", |b| {
-        let strings = |a: &ArrayRef| a.as_any().downcast_ref::<StringViewArray>().expect("strings").clone();
+        let strings = |a: &ArrayRef| {
+            a.as_any()
+                .downcast_ref::<StringViewArray>()
+                .expect("strings")
+                .clone()
+        };
         let columns: Vec<_> = data
             .iter()
             .map(|p| {
-                let times = p.columns[0].as_any().downcast_ref::<TimestampMicrosecondArray>().expect("times").clone();
-                (times, strings(&p.columns[1]), strings(&p.columns[2]), strings(&p.columns[3]), strings(&p.columns[4]), strings(&p.columns[5]))
+                let times = p.columns[0]
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .expect("times")
+                    .clone();
+                (
+                    times,
+                    strings(&p.columns[1]),
+                    strings(&p.columns[2]),
+                    strings(&p.columns[3]),
+                    strings(&p.columns[4]),
+                    strings(&p.columns[5]),
+                )
             })
             .collect();
         b.iter(|| {

@@ -14,14 +14,18 @@ fn root() -> &'static Path {
 }
 
 fn text(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
-    let column = cast(batch.column_by_name(name).expect("column"), &DataType::Utf8).expect("to text");
+    let column =
+        cast(batch.column_by_name(name).expect("column"), &DataType::Utf8).expect("to text");
     let column = column.as_string::<i32>();
     (!column.is_null(row)).then(|| column.value(row).to_owned())
 }
 
 fn micros(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
-    let column = cast(batch.column_by_name(name).expect("column"), &DataType::Timestamp(TimeUnit::Microsecond, None))
-        .expect("to micros");
+    let column = cast(
+        batch.column_by_name(name).expect("column"),
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )
+    .expect("to micros");
     let column = column.as_primitive::<TimestampMicrosecondType>();
     (!column.is_null(row)).then(|| column.value(row))
 }
@@ -30,9 +34,13 @@ fn micros(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
 async fn sample_sessions_match_reference() {
     let ctx = dwell_engine::session_context(SessionConfig::new()).expect("context");
     let events_dir = root().join("data/events/");
-    ctx.register_parquet("events", events_dir.to_str().expect("utf-8 path"), ParquetReadOptions::default())
-        .await
-        .expect("sample data");
+    ctx.register_parquet(
+        "events",
+        events_dir.to_str().expect("utf-8 path"),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("sample data");
 
     let events: Vec<RefEvent> = ctx
         .sql("SELECT * FROM events")
@@ -59,14 +67,30 @@ async fn sample_sessions_match_reference() {
         })
         .collect();
     let expected = reference::sessions(&events, &Rule::new(TimeUnit::Microsecond));
-    assert!(expected.len() > 10, "the sample should have a good number of sessions");
+    assert!(
+        expected.len() > 10,
+        "the sample should have a good number of sessions"
+    );
 
-    let sql = std::fs::read_to_string(root().join("queries/sessions.sql")).expect("queries/sessions.sql");
-    let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
+    let sql =
+        std::fs::read_to_string(root().join("queries/sessions.sql")).expect("queries/sessions.sql");
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
     let mut got = Vec::new();
     for b in &batches {
-        let seq = b.column_by_name("session_seq").expect("seq").as_primitive::<Int64Type>();
-        let count = b.column_by_name("event_count").expect("count").as_primitive::<Int64Type>();
+        let seq = b
+            .column_by_name("session_seq")
+            .expect("seq")
+            .as_primitive::<Int64Type>();
+        let count = b
+            .column_by_name("event_count")
+            .expect("count")
+            .as_primitive::<Int64Type>();
         for r in 0..b.num_rows() {
             got.push(RefSession {
                 session_id: text(b, "session_id", r).expect("id"),
@@ -78,7 +102,10 @@ async fn sample_sessions_match_reference() {
                 start_time: micros(b, "start_time", r).expect("start"),
                 end_time: micros(b, "end_time", r).expect("end"),
                 event_count: count.value(r),
-                end_reason: text(b, "end_reason", r).expect("reason").parse().expect("known reason"),
+                end_reason: text(b, "end_reason", r)
+                    .expect("reason")
+                    .parse()
+                    .expect("known reason"),
             });
         }
     }

@@ -33,7 +33,9 @@ impl From<DataFusionError> for SltError {
 }
 
 fn new_context() -> Result<SessionContext, SltError> {
-    Ok(dwell_engine::session_context(SessionConfig::new().with_target_partitions(4))?)
+    Ok(dwell_engine::session_context(
+        SessionConfig::new().with_target_partitions(4),
+    )?)
 }
 
 fn cell(array: &dyn Array, row: usize) -> Result<String, SltError> {
@@ -43,7 +45,11 @@ fn cell(array: &dyn Array, row: usize) -> Result<String, SltError> {
     let formatter = ArrayFormatter::try_new(array, &FormatOptions::default())
         .map_err(|e| SltError(e.to_string()))?;
     let shown = formatter.value(row).to_string();
-    Ok(if shown.is_empty() { "(empty)".into() } else { shown })
+    Ok(if shown.is_empty() {
+        "(empty)".into()
+    } else {
+        shown
+    })
 }
 
 fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
@@ -51,7 +57,11 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
     for batch in batches {
         for row in 0..batch.num_rows() {
             out.push(
-                batch.columns().iter().map(|c| cell(c.as_ref(), row)).collect::<Result<_, _>>()?,
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| cell(c.as_ref(), row))
+                    .collect::<Result<_, _>>()?,
             );
         }
     }
@@ -71,14 +81,13 @@ impl AsyncDB for Dwell {
         if width == 0 {
             return Ok(DBOutput::StatementComplete(0));
         }
-        Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; width], rows })
+        Ok(DBOutput::Rows {
+            types: vec![DefaultColumnType::Any; width],
+            rows,
+        })
     }
 
     async fn shutdown(&mut self) {}
-
-    fn engine_name(&self) -> &str {
-        "dwell"
-    }
 }
 
 fn slt_dir() -> PathBuf {
@@ -87,7 +96,11 @@ fn slt_dir() -> PathBuf {
 
 async fn run_file(name: &str) {
     let path = slt_dir().join(name);
-    let mut runner = sqllogictest::Runner::new(|| async { Ok(Dwell { ctx: new_context()? }) });
+    let mut runner = sqllogictest::Runner::new(|| async {
+        Ok(Dwell {
+            ctx: new_context()?,
+        })
+    });
     if let Err(e) = runner.run_file_async(&path).await {
         panic!("{}: {}", path.display(), e.display(true));
     }

@@ -43,13 +43,24 @@ fn layout() -> impl Strategy<Value = Layout> {
             Just(DataType::Utf8),
             Just(DataType::LargeUtf8),
             Just(DataType::Utf8View),
-            Just(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
+            Just(DataType::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(DataType::Utf8)
+            )),
         ],
         any::<bool>(),
         any::<bool>(),
     )
         .prop_map(
-            |(target_partitions, batch_size, chunk, mem_partitions, encoding, per_row_timeout, whole_partition)| {
+            |(
+                target_partitions,
+                batch_size,
+                chunk,
+                mem_partitions,
+                encoding,
+                per_row_timeout,
+                whole_partition,
+            )| {
                 Layout {
                     target_partitions,
                     batch_size,
@@ -73,7 +84,12 @@ fn batch(events: &[RefEvent], layout: &Layout) -> RecordBatch {
     let col = |f: fn(&RefEvent) -> Option<String>| strings(events.iter().map(f), enc);
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(0..events.len() as i64)),
-        Arc::new(events.iter().map(|e| e.time).collect::<TimestampMicrosecondArray>()),
+        Arc::new(
+            events
+                .iter()
+                .map(|e| e.time)
+                .collect::<TimestampMicrosecondArray>(),
+        ),
         col(|e| e.account_id.clone()),
         col(|e| e.user_id.clone()),
         col(|e| e.app_id.clone()),
@@ -88,11 +104,21 @@ fn batch(events: &[RefEvent], layout: &Layout) -> RecordBatch {
         ),
     ];
     let schema = Schema::new(
-        ["row_no", "event_time", "account_id", "user_id", "app_id", "tab_id", "event_type", "event_id", "app_timeout"]
-            .iter()
-            .zip(&columns)
-            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
-            .collect::<Vec<_>>(),
+        [
+            "row_no",
+            "event_time",
+            "account_id",
+            "user_id",
+            "app_id",
+            "tab_id",
+            "event_type",
+            "event_id",
+            "app_timeout",
+        ]
+        .iter()
+        .zip(&columns)
+        .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
+        .collect::<Vec<_>>(),
     );
     RecordBatch::try_new(Arc::new(schema), columns).expect("batch")
 }
@@ -104,12 +130,24 @@ fn interval(nanos: i64) -> String {
 fn query(rule: &Rule, layout: &Layout) -> String {
     let order = "event_time NULLS FIRST, event_id NULLS FIRST, tab_id NULLS FIRST, \
                  app_id NULLS FIRST, event_type NULLS FIRST";
-    let timeout = if layout.per_row_timeout { "app_timeout".to_owned() } else { "INTERVAL '5 minutes'".to_owned() };
+    let timeout = if layout.per_row_timeout {
+        "app_timeout".to_owned()
+    } else {
+        "INTERVAL '5 minutes'".to_owned()
+    };
     let max = rule.max_duration_nanos.map_or("NULL".to_owned(), interval);
-    let day = if rule.day_boundary.is_some() { "'+01:00'" } else { "NULL" };
+    let day = if rule.day_boundary.is_some() {
+        "'+01:00'"
+    } else {
+        "NULL"
+    };
     let equal = rule.gap_equal_splits;
     // Selected, so that the optimizer keeps it.
-    let outer = if layout.whole_partition { ", whole" } else { "" };
+    let outer = if layout.whole_partition {
+        ", whole"
+    } else {
+        ""
+    };
     let extra = if layout.whole_partition {
         format!(
             ", count(*) OVER (PARTITION BY account_id, user_id ORDER BY {order} \
@@ -128,7 +166,14 @@ fn query(rule: &Rule, layout: &Layout) -> String {
 }
 
 /// One row's result in a comparable form.
-type Shown = Option<(Option<String>, Option<i64>, Option<i64>, bool, Option<String>, bool)>;
+type Shown = Option<(
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    Option<String>,
+    bool,
+)>;
 
 fn shown(placement: Option<&Placement>) -> Shown {
     placement.map(|p| match p {
@@ -154,7 +199,13 @@ fn shown_from_struct(s: &StructArray, row: usize) -> Shown {
     };
     let seq = s.column(1).as_primitive::<arrow::datatypes::Int64Type>();
     let start = s.column(2).as_primitive::<TimestampMicrosecondType>();
-    let flag = |i: usize| s.column(i).as_any().downcast_ref::<BooleanArray>().expect("bool").value(row);
+    let flag = |i: usize| {
+        s.column(i)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .expect("bool")
+            .value(row)
+    };
     Some((
         text(0),
         (!seq.is_null(row)).then(|| seq.value(row)),
@@ -182,9 +233,14 @@ async fn run_sql(events: &[RefEvent], rule: &Rule, layout: &Layout) -> (Vec<Show
         n += 1;
     }
     let table = MemTable::try_new(all.schema(), partitions).expect("table");
-    ctx.register_table("events", Arc::new(table)).expect("register table");
+    ctx.register_table("events", Arc::new(table))
+        .expect("register table");
     let df = ctx.sql(&query(rule, layout)).await.expect("plan");
-    let plan = df.clone().create_physical_plan().await.expect("physical plan");
+    let plan = df
+        .clone()
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
     let plan_text = displayable(plan.as_ref()).indent(false).to_string();
     let batches = df.collect().await.expect("run");
     let mut out = vec![None; events.len()];
@@ -201,8 +257,11 @@ async fn run_sql(events: &[RefEvent], rule: &Rule, layout: &Layout) -> (Vec<Show
 /// Rows identical in every input column are interchangeable (SESSIONS.md §2), so results are
 /// compared as multisets of (row, result).
 fn canonical(events: &[RefEvent], results: Vec<Shown>) -> Vec<(String, Shown)> {
-    let mut rows: Vec<(String, Shown)> =
-        events.iter().map(|e| format!("{e:?}")).zip(results).collect();
+    let mut rows: Vec<(String, Shown)> = events
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .zip(results)
+        .collect();
     rows.sort();
     rows
 }

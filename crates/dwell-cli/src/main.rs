@@ -13,7 +13,11 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "dwell", version, about = "Session analytics over user-interaction events")]
+#[command(
+    name = "dwell",
+    version,
+    about = "Session analytics over user-interaction events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,7 +80,9 @@ async fn sql(args: SqlArgs) -> Result<()> {
             DataFusionError::Execution(format!("cannot read {}: {e}", file.display()))
         })?,
         (None, None) => {
-            return Err(DataFusionError::Plan("give the SQL with -c SQL or -f FILE".into()));
+            return Err(DataFusionError::Plan(
+                "give the SQL with -c SQL or -f FILE".into(),
+            ));
         }
     };
     let ctx = dwell_engine::session_context(SessionConfig::new())?;
@@ -88,7 +94,8 @@ async fn sql(args: SqlArgs) -> Result<()> {
         )));
     }
     let events = format!("{}/", events.display());
-    ctx.register_parquet("events", &events, ParquetReadOptions::default()).await?;
+    ctx.register_parquet("events", &events, ParquetReadOptions::default())
+        .await?;
     let batches = ctx.sql(&text).await?.collect().await?;
     print(&batches, args.format)
 }
@@ -101,7 +108,9 @@ fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
             writeln!(stdout, "{table}")?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut stdout);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut stdout);
             for batch in batches {
                 writer.write(batch)?;
             }

@@ -24,13 +24,17 @@ impl EventIdSet {
         let bytes = id.as_bytes();
         let hash = xxh3_64(bytes);
         let arena = &self.arena;
-        let found = self
-            .table
-            .find(hash, |e| e.hash == hash && &arena[e.offset..e.offset + e.len] == bytes);
+        let found = self.table.find(hash, |e| {
+            e.hash == hash && &arena[e.offset..e.offset + e.len] == bytes
+        });
         if found.is_some() {
             return false;
         }
-        let entry = Entry { hash, offset: self.arena.len(), len: bytes.len() };
+        let entry = Entry {
+            hash,
+            offset: self.arena.len(),
+            len: bytes.len(),
+        };
         self.arena.extend_from_slice(bytes);
         self.table.insert_unique(hash, entry, |e| e.hash);
         true

@@ -122,7 +122,10 @@ impl std::str::FromStr for EndReason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown end reason '{s}'"))
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown end reason '{s}'"))
     }
 }
 
@@ -183,7 +186,12 @@ impl Rule {
     /// continue.
     #[must_use]
     pub fn new(unit: TimeUnit) -> Self {
-        Self { scale: TimeScale::new(unit), max_duration_nanos: None, day_boundary: None, gap_equal_splits: false }
+        Self {
+            scale: TimeScale::new(unit),
+            max_duration_nanos: None,
+            day_boundary: None,
+            gap_equal_splits: false,
+        }
     }
 
     fn exceeds(&self, gap_nanos: i128, limit_nanos: i64) -> bool {
@@ -195,7 +203,7 @@ impl Rule {
     }
 
     /// The calendar day of `ticks` in the day-boundary zone, as days since 0001-01-01.
-    fn local_day(&self, tz: &Tz, ticks: i64) -> i64 {
+    fn local_day(&self, tz: Tz, ticks: i64) -> i64 {
         let nanos = self.scale.nanos(ticks);
         let secs = nanos.div_euclid(1_000_000_000);
         // chrono's range ends near year 262143; far beyond any event. Clamp rather than panic.
@@ -320,35 +328,52 @@ impl Sessionizer {
 
     /// Places the next event of the timeline.
     pub fn push(&mut self, event: &Event<'_>) -> Result<Placement, OutOfOrder> {
-        if let Some(previous) = self.last_time {
-            if event.time < previous {
-                return Err(OutOfOrder { previous, current: event.time });
-            }
+        if let Some(previous) = self.last_time
+            && event.time < previous
+        {
+            return Err(OutOfOrder {
+                previous,
+                current: event.time,
+            });
         }
         self.last_time = Some(event.time);
-        if let Some(id) = event.event_id {
-            if !self.seen_event_ids.insert(id) {
-                return Ok(Placement::Duplicate);
-            }
+        if let Some(id) = event.event_id
+            && !self.seen_event_ids.insert(id)
+        {
+            return Ok(Placement::Duplicate);
         }
 
         let kind = EventKind::of(event.event_type);
-        let day = self.rule.day_boundary.as_ref().map(|tz| self.rule.local_day(tz, event.time));
-        let boundary = match (&self.previous, &self.current) {
-            (Some(p), Some(current)) => self.boundary(p, current, event, kind, day),
-            _ => Some(None),
+        let day = self
+            .rule
+            .day_boundary
+            .map(|tz| self.rule.local_day(tz, event.time));
+        // `Some((seq of the session before, why it ended))` when `event` starts a session.
+        let starts = match (&self.previous, &self.current) {
+            (Some(p), Some(current)) => self
+                .boundary(p, current, event, kind, day)
+                .map(|reason| (current.session_seq, Some(reason))),
+            _ => Some((0, None)),
         };
 
-        let placement = match (boundary, self.current) {
-            (None, Some(current)) => SessionPlacement { starts_session: false, previous_end_reason: None, ..current },
-            (Some(previous_end_reason), current) => {
+        let placement = match (starts, self.current) {
+            (None, Some(current)) => SessionPlacement {
+                starts_session: false,
+                previous_end_reason: None,
+                ..current
+            },
+            (Some((previous_seq, previous_end_reason)), _) => {
                 let earlier_at_same_time = match &self.previous {
                     Some(p) if p.time == event.time => self.same_time_run,
                     _ => 0,
                 };
                 SessionPlacement {
-                    session_id: self.id_hasher.session_id(event, self.rule.scale, earlier_at_same_time),
-                    session_seq: current.map_or(1, |c| c.session_seq + 1),
+                    session_id: self.id_hasher.session_id(
+                        event,
+                        self.rule.scale,
+                        earlier_at_same_time,
+                    ),
+                    session_seq: previous_seq + 1,
                     session_start: event.time,
                     starts_session: true,
                     previous_end_reason,
@@ -361,7 +386,7 @@ impl Sessionizer {
         Ok(Placement::InSession(placement))
     }
 
-    /// `None` when `e` continues the current session, else `Some(end reason of the one before)`.
+    /// `None` when `e` continues the current session, else why the current session ends.
     fn boundary(
         &self,
         p: &Previous,
@@ -369,7 +394,7 @@ impl Sessionizer {
         e: &Event<'_>,
         kind: EventKind,
         day: Option<i64>,
-    ) -> Option<Option<EndReason>> {
+    ) -> Option<EndReason> {
         let rule = &self.rule;
         let reason = if let Some(closing) = p.kind.closing_reason() {
             closing
@@ -381,42 +406,42 @@ impl Sessionizer {
             EndReason::Restart
         } else if rule.exceeds(rule.scale.gap_nanos(p.time, e.time), p.timeout_nanos) {
             EndReason::Timeout
-        } else if rule
-            .max_duration_nanos
-            .is_some_and(|max| rule.exceeds(rule.scale.gap_nanos(current.session_start, e.time), max))
-        {
+        } else if rule.max_duration_nanos.is_some_and(|max| {
+            rule.exceeds(rule.scale.gap_nanos(current.session_start, e.time), max)
+        }) {
             EndReason::MaxDuration
         } else if day.is_some() && day != p.day {
             EndReason::DayBoundary
         } else {
             return None;
         };
-        Some(Some(reason))
+        Some(reason)
     }
 
     fn remember(&mut self, e: &Event<'_>, kind: EventKind, day: Option<i64>) {
-        match &mut self.previous {
-            Some(p) => {
-                self.same_time_run = if p.time == e.time { self.same_time_run + 1 } else { 1 };
-                p.time = e.time;
-                assign(&mut p.tab_id, e.tab_id);
-                assign(&mut p.app_id, e.app_id);
-                p.kind = kind;
-                p.timeout_nanos = e.timeout_nanos;
-                p.day = day;
-            }
-            None => {
-                self.same_time_run = 1;
-                self.previous = Some(Previous {
-                    time: e.time,
-                    tab_id: e.tab_id.map(str::to_owned),
-                    app_id: e.app_id.map(str::to_owned),
-                    kind,
-                    timeout_nanos: e.timeout_nanos,
-                    day,
-                });
-            }
-        }
+        let Some(p) = &mut self.previous else {
+            self.same_time_run = 1;
+            self.previous = Some(Previous {
+                time: e.time,
+                tab_id: e.tab_id.map(str::to_owned),
+                app_id: e.app_id.map(str::to_owned),
+                kind,
+                timeout_nanos: e.timeout_nanos,
+                day,
+            });
+            return;
+        };
+        self.same_time_run = if p.time == e.time {
+            self.same_time_run + 1
+        } else {
+            1
+        };
+        p.time = e.time;
+        assign(&mut p.tab_id, e.tab_id);
+        assign(&mut p.app_id, e.app_id);
+        p.kind = kind;
+        p.timeout_nanos = e.timeout_nanos;
+        p.day = day;
     }
 }
 
@@ -514,7 +539,10 @@ mod tests {
 
     #[test]
     fn gap_equal_to_timeout_splits_when_configured() {
-        let r = Rule { gap_equal_splits: true, ..rule() };
+        let r = Rule {
+            gap_equal_splits: true,
+            ..rule()
+        };
         let mut early = at(30);
         early.time -= 1;
         assert_eq!(seqs(&run(r.clone(), &[at(0), early])), [1, 1]);
@@ -523,7 +551,10 @@ mod tests {
 
     #[test]
     fn event_after_tab_close_starts_new_session() {
-        let close = Event { event_type: Some("tab_close"), ..at(1) };
+        let close = Event {
+            event_type: Some("tab_close"),
+            ..at(1)
+        };
         let p = run(rule(), &[at(0), close, at(1)]);
         assert_eq!(seqs(&p), [1, 1, 2]);
         assert_eq!(reasons(&p), [None, Some(EndReason::TabClose)]);
@@ -536,9 +567,18 @@ mod tests {
             rule(),
             &[
                 at(0),
-                Event { event_type: Some("tab_hidden"), ..at(1) },
-                Event { event_type: Some("tab_visible"), ..at(2) },
-                Event { event_type: Some("user_action"), ..at(3) },
+                Event {
+                    event_type: Some("tab_hidden"),
+                    ..at(1)
+                },
+                Event {
+                    event_type: Some("tab_visible"),
+                    ..at(2)
+                },
+                Event {
+                    event_type: Some("user_action"),
+                    ..at(3)
+                },
             ],
         );
         assert_eq!(seqs(&p), [1, 1, 2, 2]);
@@ -548,38 +588,62 @@ mod tests {
     #[test]
     fn tab_switch_ends_session_even_within_timeout() {
         // SESSIONS.md §6 example 3.
-        let t2 = Event { tab_id: Some("t2"), ..at(3) };
-        let close = Event { event_type: Some("tab_close"), ..at(6) };
+        let t2 = Event {
+            tab_id: Some("t2"),
+            ..at(3)
+        };
+        let close = Event {
+            event_type: Some("tab_close"),
+            ..at(6)
+        };
         let p = run(rule(), &[at(0), at(2), t2, at(5), close]);
         assert_eq!(seqs(&p), [1, 1, 2, 3, 3]);
-        assert_eq!(reasons(&p), [None, Some(EndReason::TabSwitch), Some(EndReason::TabSwitch)]);
+        assert_eq!(
+            reasons(&p),
+            [None, Some(EndReason::TabSwitch), Some(EndReason::TabSwitch)]
+        );
     }
 
     #[test]
     fn null_tab_is_a_tab_of_its_own() {
-        let untabbed = Event { tab_id: None, ..at(1) };
+        let untabbed = Event {
+            tab_id: None,
+            ..at(1)
+        };
         let p = run(rule(), &[at(0), untabbed, untabbed, at(2)]);
         assert_eq!(seqs(&p), [1, 2, 2, 3]);
     }
 
     #[test]
     fn app_switch_in_same_tab_ends_session() {
-        let b = Event { app_id: Some("B"), ..at(1) };
+        let b = Event {
+            app_id: Some("B"),
+            ..at(1)
+        };
         let p = run(rule(), &[at(0), b]);
         assert_eq!(reasons(&p), [None, Some(EndReason::AppSwitch)]);
     }
 
     #[test]
     fn tab_open_restarts_session_in_same_tab() {
-        let open = Event { event_type: Some("tab_open"), ..at(1) };
+        let open = Event {
+            event_type: Some("tab_open"),
+            ..at(1)
+        };
         let p = run(rule(), &[at(0), open]);
         assert_eq!(reasons(&p), [None, Some(EndReason::Restart)]);
     }
 
     #[test]
     fn closing_event_wins_over_tab_switch() {
-        let close = Event { event_type: Some("tab_close"), ..at(1) };
-        let t2 = Event { tab_id: Some("t2"), ..at(90) };
+        let close = Event {
+            event_type: Some("tab_close"),
+            ..at(1)
+        };
+        let t2 = Event {
+            tab_id: Some("t2"),
+            ..at(90)
+        };
         let p = run(rule(), &[at(0), close, t2]);
         assert_eq!(reasons(&p), [None, Some(EndReason::TabClose)]);
     }
@@ -588,7 +652,11 @@ mod tests {
     fn timeout_of_previous_event_applies() {
         // SESSIONS.md §6 example 4: app B has a 5 minute timeout.
         let five = 5 * MIN * 1_000_000_000;
-        let b = |m| Event { app_id: Some("B"), timeout_nanos: five, ..at(m) };
+        let b = |m| Event {
+            app_id: Some("B"),
+            timeout_nanos: five,
+            ..at(m)
+        };
         assert_eq!(seqs(&run(rule(), &[b(0), b(4), b(10)])), [1, 1, 2]);
         assert_eq!(seqs(&run(rule(), &[at(0), at(4), at(10)])), [1, 1, 1]);
     }
@@ -596,7 +664,10 @@ mod tests {
     #[test]
     fn max_duration_equal_continues_and_longer_splits() {
         // SESSIONS.md §6 example 6.
-        let r = Rule { max_duration_nanos: Some(60 * MIN * 1_000_000_000), ..rule() };
+        let r = Rule {
+            max_duration_nanos: Some(60 * MIN * 1_000_000_000),
+            ..rule()
+        };
         let events: Vec<_> = (0..=17).map(|i| at(i * 4)).collect();
         let p = run(r, &events);
         assert_eq!(seqs(&p), [vec![1; 16], vec![2; 2]].concat());
@@ -606,23 +677,41 @@ mod tests {
     #[test]
     fn day_boundary_splits_at_local_midnight() {
         let tz: Tz = "+02:00".parse().expect("offset");
-        let r = Rule { day_boundary: Some(tz), ..rule() };
+        let r = Rule {
+            day_boundary: Some(tz),
+            ..rule()
+        };
         // 10:00 UTC + 13h50 = 23:50 UTC = 01:50 local next day; 21:55 UTC = 23:55 local.
         let before = at(11 * 60 + 55);
         let after = at(12 * 60 + 5);
         let p = run(r, &[before, after]);
         assert_eq!(reasons(&p), [None, Some(EndReason::DayBoundary)]);
-        assert_eq!(seqs(&run(rule(), &[before, after])), [1, 1], "off by default");
+        assert_eq!(
+            seqs(&run(rule(), &[before, after])),
+            [1, 1],
+            "off by default"
+        );
     }
 
     #[test]
     fn duplicate_event_id_is_ignored() {
-        let e = Event { event_id: Some("e1"), ..at(0) };
-        let dup_later = Event { event_id: Some("e1"), app_id: Some("B"), ..at(1) };
+        let e = Event {
+            event_id: Some("e1"),
+            ..at(0)
+        };
+        let dup_later = Event {
+            event_id: Some("e1"),
+            app_id: Some("B"),
+            ..at(1)
+        };
         let next = at(2);
         let p = run(rule(), &[e, dup_later, next]);
         assert_eq!(p[1], Placement::Duplicate);
-        assert_eq!(seqs(&p), [1, 0, 1], "the duplicate's app switch must not split");
+        assert_eq!(
+            seqs(&p),
+            [1, 0, 1],
+            "the duplicate's app switch must not split"
+        );
     }
 
     #[test]
@@ -634,12 +723,21 @@ mod tests {
     fn time_going_backwards_is_an_error() {
         let mut s = Sessionizer::new(rule());
         s.push(&at(5)).expect("first");
-        assert_eq!(s.push(&at(4)), Err(OutOfOrder { previous: at(5).time, current: at(4).time }));
+        assert_eq!(
+            s.push(&at(4)),
+            Err(OutOfOrder {
+                previous: at(5).time,
+                current: at(4).time
+            })
+        );
     }
 
     #[test]
     fn sessions_starting_at_the_same_instant_get_distinct_ids() {
-        let close = Event { event_type: Some("tab_close"), ..at(0) };
+        let close = Event {
+            event_type: Some("tab_close"),
+            ..at(0)
+        };
         let p = run(rule(), &[close, close, at(0)]);
         let ids: Vec<_> = p
             .iter()
@@ -656,7 +754,18 @@ mod tests {
     #[test]
     fn session_id_depends_only_on_first_event() {
         let a = run(rule(), &[at(0), at(1)]);
-        let b = run(rule(), &[at(0), at(1), at(2), Event { tab_id: Some("t9"), ..at(3) }]);
+        let b = run(
+            rule(),
+            &[
+                at(0),
+                at(1),
+                at(2),
+                Event {
+                    tab_id: Some("t9"),
+                    ..at(3)
+                },
+            ],
+        );
         assert_eq!(a[0], b[0]);
         assert_eq!(a[1], b[1]);
     }
@@ -665,15 +774,33 @@ mod tests {
     fn last_session_is_open_within_timeout_of_newest_event() {
         let r = rule();
         let t = at(0).time;
-        assert_eq!(last_session_end_reason(&r, Some("page_view"), t, t, DEFAULT_TIMEOUT_NANOS), EndReason::Open);
         assert_eq!(
-            last_session_end_reason(&r, Some("page_view"), t, t + 30 * MIN, DEFAULT_TIMEOUT_NANOS),
+            last_session_end_reason(&r, Some("page_view"), t, t, DEFAULT_TIMEOUT_NANOS),
             EndReason::Open
         );
         assert_eq!(
-            last_session_end_reason(&r, Some("page_view"), t, t + 30 * MIN + 1, DEFAULT_TIMEOUT_NANOS),
+            last_session_end_reason(
+                &r,
+                Some("page_view"),
+                t,
+                t + 30 * MIN,
+                DEFAULT_TIMEOUT_NANOS
+            ),
+            EndReason::Open
+        );
+        assert_eq!(
+            last_session_end_reason(
+                &r,
+                Some("page_view"),
+                t,
+                t + 30 * MIN + 1,
+                DEFAULT_TIMEOUT_NANOS
+            ),
             EndReason::Timeout
         );
-        assert_eq!(last_session_end_reason(&r, Some("tab_hidden"), t, t, DEFAULT_TIMEOUT_NANOS), EndReason::TabHidden);
+        assert_eq!(
+            last_session_end_reason(&r, Some("tab_hidden"), t, t, DEFAULT_TIMEOUT_NANOS),
+            EndReason::TabHidden
+        );
     }
 }

@@ -91,19 +91,19 @@
 
 mod event_ids;
 pub mod kernel;
+#[cfg(test)]
+mod properties;
 pub mod reference;
 mod session_id;
 mod sessionize;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-#[cfg(test)]
-mod properties;
 
 use std::sync::Arc;
 
 use datafusion_common::Result;
-use datafusion_expr::registry::FunctionRegistry;
 use datafusion_expr::WindowUDF;
+use datafusion_expr::registry::FunctionRegistry;
 
 pub use session_id::SessionId;
 pub use sessionize::{NAME, Sessionize, output, output_fields, sessionize_udwf};

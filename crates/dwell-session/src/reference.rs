@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::TimeZone;
 
-use crate::kernel::{
-    DEFAULT_TIMEOUT_NANOS, EndReason, Event, Placement, Rule, SessionPlacement,
-};
+use crate::kernel::{DEFAULT_TIMEOUT_NANOS, EndReason, Event, Placement, Rule, SessionPlacement};
 use crate::session_id::SessionIdHasher;
 
 /// One input row.
@@ -45,7 +43,13 @@ impl RefEvent {
     }
 
     fn timeline_key(&self) -> impl Ord + '_ {
-        (self.time, &self.event_id, &self.tab_id, &self.app_id, &self.event_type)
+        (
+            self.time,
+            &self.event_id,
+            &self.tab_id,
+            &self.app_id,
+            &self.event_type,
+        )
     }
 }
 
@@ -65,6 +69,10 @@ pub struct RefSession {
 }
 
 /// Where each row lands, in input order: `None` for rows without `event_time` or `user_id`.
+///
+/// # Panics
+///
+/// Never: the `expect`s state invariants of the walk.
 #[must_use]
 pub fn place(events: &[RefEvent], rule: &Rule) -> Vec<Option<Placement>> {
     let mut out = vec![None; events.len()];
@@ -81,14 +89,23 @@ pub fn place(events: &[RefEvent], rule: &Rule) -> Vec<Option<Placement>> {
         let mut current: Option<SessionPlacement> = None;
         for (k, &i) in kept.iter().enumerate() {
             let e = &events[i];
-            let reason = match k {
-                0 => Some(None),
-                _ => boundary(rule, &events[kept[k - 1]], e, current.expect("k > 0").session_start),
+            // `Some(why the session before ended)` when `e` starts a session.
+            let starts = match current {
+                None => Some(None),
+                Some(c) => boundary(rule, &events[kept[k - 1]], e, c.session_start).map(Some),
             };
-            let placement = match reason {
-                None => SessionPlacement { starts_session: false, previous_end_reason: None, ..current.expect("k > 0") },
-                Some(previous_end_reason) => {
-                    let earlier = kept[..k].iter().filter(|&&j| events[j].time == e.time).count();
+            let placement = match (starts, current) {
+                (None, Some(c)) => SessionPlacement {
+                    starts_session: false,
+                    previous_end_reason: None,
+                    ..c
+                },
+                (None, None) => unreachable!("the first event starts a session"),
+                (Some(previous_end_reason), _) => {
+                    let earlier = kept[..k]
+                        .iter()
+                        .filter(|&&j| events[j].time == e.time)
+                        .count();
                     SessionPlacement {
                         session_id: hasher.session_id(&e.as_event(), rule.scale, earlier as u64),
                         session_seq: current.map_or(1, |c| c.session_seq + 1),
@@ -106,6 +123,10 @@ pub fn place(events: &[RefEvent], rule: &Rule) -> Vec<Option<Placement>> {
 }
 
 /// The sessions of all users, ordered by account, user and `session_seq`.
+///
+/// # Panics
+///
+/// Never: the `expect`s state invariants of the walk.
 #[must_use]
 pub fn sessions(events: &[RefEvent], rule: &Rule) -> Vec<RefSession> {
     let placements = place(events, rule);
@@ -118,7 +139,10 @@ pub fn sessions(events: &[RefEvent], rule: &Rule) -> Vec<RefSession> {
             let n = newest.entry(e.account_id.as_deref()).or_insert(t);
             *n = (*n).max(t);
             let user = e.user_id.as_deref().expect("placed");
-            by_session.entry((e.account_id.as_deref(), user, s.session_seq)).or_default().push(i);
+            by_session
+                .entry((e.account_id.as_deref(), user, s.session_seq))
+                .or_default()
+                .push(i);
         }
     }
     let mut out: Vec<RefSession> = Vec::new();
@@ -128,31 +152,34 @@ pub fn sessions(events: &[RefEvent], rule: &Rule) -> Vec<RefSession> {
         let mut rows = rows.clone();
         rows.sort_by(|&a, &b| events[a].timeline_key().cmp(&events[b].timeline_key()));
         let (first, last) = (&events[rows[0]], &events[*rows.last().expect("non-empty")]);
-        let Some(Placement::InSession(p)) = placements[rows[0]] else { unreachable!() };
+        let Some(Placement::InSession(p)) = placements[rows[0]] else {
+            unreachable!()
+        };
         let next = keys.get(n + 1).filter(|k| k.0 == key.0 && k.1 == key.1);
-        let end_reason = match next {
-            Some(next_key) => {
-                let next_first = by_session[next_key]
-                    .iter()
-                    .find_map(|&i| match placements[i] {
-                        Some(Placement::InSession(s)) if s.starts_session => s.previous_end_reason,
-                        _ => None,
-                    });
-                next_first.expect("a later session always has a previous end reason")
-            }
-            None => {
-                let closing = matches!(last.event_type.as_deref(), Some("tab_close" | "tab_hidden"));
-                let newest_time = newest[&key.0];
-                let gap = (i128::from(newest_time) - i128::from(last.time.expect("placed")))
-                    * rule.scale.nanos(1);
-                let timeout = i128::from(last.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS));
-                if closing {
-                    if last.event_type.as_deref() == Some("tab_close") { EndReason::TabClose } else { EndReason::TabHidden }
-                } else if gap > timeout || (rule.gap_equal_splits && gap == timeout) {
-                    EndReason::Timeout
+        let end_reason = if let Some(next_key) = next {
+            let next_first = by_session[next_key]
+                .iter()
+                .find_map(|&i| match placements[i] {
+                    Some(Placement::InSession(s)) if s.starts_session => s.previous_end_reason,
+                    _ => None,
+                });
+            next_first.expect("a later session always has a previous end reason")
+        } else {
+            let closing = matches!(last.event_type.as_deref(), Some("tab_close" | "tab_hidden"));
+            let newest_time = newest[&key.0];
+            let gap = (i128::from(newest_time) - i128::from(last.time.expect("placed")))
+                * rule.scale.nanos(1);
+            let timeout = i128::from(last.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS));
+            if closing {
+                if last.event_type.as_deref() == Some("tab_close") {
+                    EndReason::TabClose
                 } else {
-                    EndReason::Open
+                    EndReason::TabHidden
                 }
+            } else if gap > timeout || (rule.gap_equal_splits && gap == timeout) {
+                EndReason::Timeout
+            } else {
+                EndReason::Open
             }
         };
         out.push(RefSession {
@@ -173,11 +200,15 @@ pub fn sessions(events: &[RefEvent], rule: &Rule) -> Vec<RefSession> {
 
 /// Row indices per `(account_id, user_id)`, each in timeline order (rows without time or user
 /// left out).
+#[must_use]
 pub fn timelines(events: &[RefEvent]) -> Vec<Vec<usize>> {
     let mut users: BTreeMap<(Option<&str>, &str), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         if let (Some(_), Some(user)) = (e.time, e.user_id.as_deref()) {
-            users.entry((e.account_id.as_deref(), user)).or_default().push(i);
+            users
+                .entry((e.account_id.as_deref(), user))
+                .or_default()
+                .push(i);
         }
     }
     users
@@ -190,29 +221,45 @@ pub fn timelines(events: &[RefEvent]) -> Vec<Vec<usize>> {
 }
 
 /// SESSIONS.md §3, row by row, in order. `None`: `e` continues `p`'s session.
-fn boundary(rule: &Rule, p: &RefEvent, e: &RefEvent, session_start: i64) -> Option<Option<EndReason>> {
+fn boundary(rule: &Rule, p: &RefEvent, e: &RefEvent, session_start: i64) -> Option<EndReason> {
     let nanos = |from: i64, to: i64| (i128::from(to) - i128::from(from)) * rule.scale.nanos(1);
-    let over = |gap: i128, limit: i64| gap > i128::from(limit) || (rule.gap_equal_splits && gap == i128::from(limit));
+    let over = |gap: i128, limit: i64| {
+        gap > i128::from(limit) || (rule.gap_equal_splits && gap == i128::from(limit))
+    };
     let (pt, et) = (p.time.expect("placed"), e.time.expect("placed"));
     let reason = match () {
         () if p.event_type.as_deref() == Some("tab_close") => EndReason::TabClose,
         () if p.event_type.as_deref() == Some("tab_hidden") => EndReason::TabHidden,
         () if e.tab_id != p.tab_id => EndReason::TabSwitch,
         () if e.app_id != p.app_id => EndReason::AppSwitch,
-        () if matches!(e.event_type.as_deref(), Some("tab_open" | "tab_visible")) => EndReason::Restart,
-        () if over(nanos(pt, et), p.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS)) => EndReason::Timeout,
-        () if rule.max_duration_nanos.is_some_and(|max| over(nanos(session_start, et), max)) => {
+        () if matches!(e.event_type.as_deref(), Some("tab_open" | "tab_visible")) => {
+            EndReason::Restart
+        }
+        () if over(
+            nanos(pt, et),
+            p.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS),
+        ) =>
+        {
+            EndReason::Timeout
+        }
+        () if rule
+            .max_duration_nanos
+            .is_some_and(|max| over(nanos(session_start, et), max)) =>
+        {
             EndReason::MaxDuration
         }
-        () if rule.day_boundary.as_ref().is_some_and(|tz| local_date(rule, tz, pt) != local_date(rule, tz, et)) => {
+        () if rule
+            .day_boundary
+            .is_some_and(|tz| local_date(rule, tz, pt) != local_date(rule, tz, et)) =>
+        {
             EndReason::DayBoundary
         }
         () => return None,
     };
-    Some(Some(reason))
+    Some(reason)
 }
 
-fn local_date(rule: &Rule, tz: &arrow::array::timezone::Tz, ticks: i64) -> chrono::NaiveDate {
+fn local_date(rule: &Rule, tz: arrow::array::timezone::Tz, ticks: i64) -> chrono::NaiveDate {
     let nanos = rule.scale.nanos(ticks);
     let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).expect("time in range");
     let utc = chrono::DateTime::from_timestamp(secs, 0).expect("time in range");

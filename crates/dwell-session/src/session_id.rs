@@ -123,12 +123,48 @@ mod tests {
         let base = event(0);
         let ids = [
             id(&base, TimeUnit::Second, 0),
-            id(&Event { tab_id: None, ..base }, TimeUnit::Second, 0),
-            id(&Event { tab_id: Some(""), ..base }, TimeUnit::Second, 0),
-            id(&Event { app_id: Some("crmt"), tab_id: Some("1"), ..base }, TimeUnit::Second, 0),
+            id(
+                &Event {
+                    tab_id: None,
+                    ..base
+                },
+                TimeUnit::Second,
+                0,
+            ),
+            id(
+                &Event {
+                    tab_id: Some(""),
+                    ..base
+                },
+                TimeUnit::Second,
+                0,
+            ),
+            id(
+                &Event {
+                    app_id: Some("crmt"),
+                    tab_id: Some("1"),
+                    ..base
+                },
+                TimeUnit::Second,
+                0,
+            ),
             id(&base, TimeUnit::Second, 1),
-            id(&Event { user_id: Some("u2"), ..base }, TimeUnit::Second, 0),
-            id(&Event { account_id: None, ..base }, TimeUnit::Second, 0),
+            id(
+                &Event {
+                    user_id: Some("u2"),
+                    ..base
+                },
+                TimeUnit::Second,
+                0,
+            ),
+            id(
+                &Event {
+                    account_id: None,
+                    ..base
+                },
+                TimeUnit::Second,
+                0,
+            ),
         ];
         for (i, a) in ids.iter().enumerate() {
             for b in &ids[i + 1..] {

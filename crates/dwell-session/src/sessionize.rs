@@ -6,18 +6,18 @@
 use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::builder::NullBufferBuilder;
+use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, StringBuilder,
     StringViewArray, StructArray,
 };
-use arrow::array::builder::NullBufferBuilder;
 use arrow::datatypes::{
     DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
     DurationSecondType, Field, FieldRef, Fields, IntervalDayTimeType, IntervalMonthDayNanoType,
     IntervalUnit, IntervalYearMonthType, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
-use arrow::array::timezone::Tz;
 use datafusion_common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion_expr::expr::WindowFunction;
 use datafusion_expr::function::WindowFunctionSimplification;
@@ -31,7 +31,7 @@ use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
 use datafusion_physical_expr::expressions::Literal;
 
 use crate::kernel::{
-    DEFAULT_TIMEOUT_NANOS, Event, OutOfOrder, Placement, Rule, Sessionizer, TimeScale,
+    DEFAULT_TIMEOUT_NANOS, EndReason, Event, OutOfOrder, Placement, Rule, Sessionizer, TimeScale,
 };
 
 /// The function's SQL name.
@@ -91,6 +91,9 @@ impl Default for Sessionize {
 }
 
 impl Sessionize {
+    /// # Panics
+    ///
+    /// Never: a user-defined signature accepts any parameter names.
     #[must_use]
     pub fn new() -> Self {
         let signature = Signature::user_defined(Volatility::Immutable)
@@ -150,7 +153,9 @@ impl WindowUDFImpl for Sessionize {
                     TIMEOUT | MAX_DURATION => {
                         (is_duration(t) || t == &DataType::Null).then(|| t.clone())
                     }
-                    DAY_BOUNDARY => (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8),
+                    DAY_BOUNDARY => {
+                        (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8)
+                    }
                     GAP_EQUAL_SPLITS => {
                         matches!(t, DataType::Boolean | DataType::Null).then_some(DataType::Boolean)
                     }
@@ -192,23 +197,25 @@ impl WindowUDFImpl for Sessionize {
     fn simplify(&self) -> Option<WindowFunctionSimplification> {
         // The optimizer's hook is the one place that sees the arguments before execution, so
         // bad settings fail at plan time.
-        Some(Box::new(|function: WindowFunction, _info: &SimplifyContext| {
-            // An argument without column references is a constant that a later simplifier
-            // pass may still fold (`arrow_cast(..)`, `-INTERVAL ..`): it is checked when the
-            // evaluator is created. Literals are checked now; columns are refused now.
-            let constants: Vec<Option<ScalarValue>> = function
-                .params
-                .args
-                .iter()
-                .map(|arg| match arg {
-                    Expr::Literal(value, _) => Some(value.clone()),
-                    _ if arg.column_refs().is_empty() => Some(ScalarValue::Null),
-                    _ => None,
-                })
-                .collect();
-            Settings::parse(&constants)?;
-            Ok(Expr::WindowFunction(Box::new(function)))
-        }))
+        Some(Box::new(
+            |function: WindowFunction, _info: &SimplifyContext| {
+                // An argument without column references is a constant that a later simplifier
+                // pass may still fold (`arrow_cast(..)`, `-INTERVAL ..`): it is checked when the
+                // evaluator is created. Literals are checked now; columns are refused now.
+                let constants: Vec<Option<ScalarValue>> = function
+                    .params
+                    .args
+                    .iter()
+                    .map(|arg| match arg {
+                        Expr::Literal(value, _) => Some(value.clone()),
+                        _ if arg.column_refs().is_empty() => Some(ScalarValue::Null),
+                        _ => None,
+                    })
+                    .collect();
+                Settings::parse(&constants)?;
+                Ok(Expr::WindowFunction(Box::new(function)))
+            },
+        ))
     }
 
     fn partition_evaluator(
@@ -288,27 +295,37 @@ impl Settings {
         let timeout = match constants.get(TIMEOUT) {
             None => Timeout::Constant(DEFAULT_TIMEOUT_NANOS),
             Some(None) => Timeout::PerRow,
-            Some(Some(value)) => Timeout::Constant(
-                positive_nanos(value, TIMEOUT)?.unwrap_or(DEFAULT_TIMEOUT_NANOS),
-            ),
+            Some(Some(value)) => {
+                Timeout::Constant(positive_nanos(value, TIMEOUT)?.unwrap_or(DEFAULT_TIMEOUT_NANOS))
+            }
         };
         let max_duration_nanos = match arg(MAX_DURATION) {
             Some(value) => positive_nanos(&value, MAX_DURATION)?,
             None => None,
         };
         let day_boundary = match arg(DAY_BOUNDARY) {
-            Some(ScalarValue::Utf8(Some(zone)) | ScalarValue::Utf8View(Some(zone)) | ScalarValue::LargeUtf8(Some(zone))) => {
-                Some(zone.parse::<Tz>().map_err(|e| {
-                    DataFusionError::Plan(format!(
-                        "{NAME}: argument day_boundary must be a time zone such as 'UTC', \
+            Some(
+                ScalarValue::Utf8(Some(zone))
+                | ScalarValue::Utf8View(Some(zone))
+                | ScalarValue::LargeUtf8(Some(zone)),
+            ) => Some(zone.parse::<Tz>().map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "{NAME}: argument day_boundary must be a time zone such as 'UTC', \
                          'Europe/Berlin' or '+02:00', got '{zone}': {e}"
-                    ))
-                })?)
-            }
+                ))
+            })?),
             _ => None,
         };
-        let gap_equal_splits = matches!(arg(GAP_EQUAL_SPLITS), Some(ScalarValue::Boolean(Some(true))));
-        Ok(Self { timeout, max_duration_nanos, day_boundary, gap_equal_splits })
+        let gap_equal_splits = matches!(
+            arg(GAP_EQUAL_SPLITS),
+            Some(ScalarValue::Boolean(Some(true)))
+        );
+        Ok(Self {
+            timeout,
+            max_duration_nanos,
+            day_boundary,
+            gap_equal_splits,
+        })
     }
 }
 
@@ -316,7 +333,10 @@ impl Settings {
 /// zero and negative values.
 fn positive_nanos(value: &ScalarValue, parameter: usize) -> Result<Option<i64>> {
     let nanos = duration_nanos(value).map_err(|why| {
-        DataFusionError::Plan(format!("{NAME}: argument {} {why}, got {value}", PARAMETERS[parameter]))
+        DataFusionError::Plan(format!(
+            "{NAME}: argument {} {why}, got {value}",
+            PARAMETERS[parameter]
+        ))
     })?;
     match nanos {
         Some(n) if n <= 0 => plan_err!(
@@ -377,22 +397,25 @@ struct Columns<'a> {
     timeout: Option<&'a ArrayRef>,
 }
 
-fn strings<'a>(values: &'a [ArrayRef], i: usize) -> Result<Option<&'a StringViewArray>> {
-    match values.get(i) {
-        None => Ok(None),
-        Some(array) => match array.as_string_view_opt() {
-            Some(strings) => Ok(Some(strings)),
-            None => exec_err!(
-                "{NAME}: argument {} arrived as {} instead of Utf8View; was the call coerced?",
-                PARAMETERS[i],
-                array.data_type()
-            ),
-        },
+fn strings(values: &[ArrayRef], i: usize) -> Result<Option<&StringViewArray>> {
+    let Some(array) = values.get(i) else {
+        return Ok(None);
+    };
+    if let Some(strings) = array.as_string_view_opt() {
+        Ok(Some(strings))
+    } else {
+        exec_err!(
+            "{NAME}: argument {} arrived as {} instead of Utf8View; was the call coerced?",
+            PARAMETERS[i],
+            array.data_type()
+        )
     }
 }
 
-fn required<'a>(values: &'a [ArrayRef], i: usize) -> Result<&'a StringViewArray> {
-    strings(values, i)?.ok_or_else(|| DataFusionError::Execution(format!("{NAME}: argument {} is missing", PARAMETERS[i])))
+fn required(values: &[ArrayRef], i: usize) -> Result<&StringViewArray> {
+    strings(values, i)?.ok_or_else(|| {
+        DataFusionError::Execution(format!("{NAME}: argument {} is missing", PARAMETERS[i]))
+    })
 }
 
 fn value(array: &StringViewArray, row: usize) -> Option<&str> {
@@ -406,22 +429,31 @@ impl<'a> Columns<'a> {
         }
         let time_column = values[EVENT_TIME].as_ref();
         let (times, unit): (&[i64], TimeUnit) = match time_column.data_type() {
-            DataType::Timestamp(TimeUnit::Second, _) => {
-                (time_column.as_primitive::<TimestampSecondType>().values(), TimeUnit::Second)
-            }
+            DataType::Timestamp(TimeUnit::Second, _) => (
+                time_column.as_primitive::<TimestampSecondType>().values(),
+                TimeUnit::Second,
+            ),
             DataType::Timestamp(TimeUnit::Millisecond, _) => (
-                time_column.as_primitive::<TimestampMillisecondType>().values(),
+                time_column
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values(),
                 TimeUnit::Millisecond,
             ),
             DataType::Timestamp(TimeUnit::Microsecond, _) => (
-                time_column.as_primitive::<TimestampMicrosecondType>().values(),
+                time_column
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values(),
                 TimeUnit::Microsecond,
             ),
             DataType::Timestamp(TimeUnit::Nanosecond, _) => (
-                time_column.as_primitive::<TimestampNanosecondType>().values(),
+                time_column
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values(),
                 TimeUnit::Nanosecond,
             ),
-            other => return exec_err!("{NAME}: argument event_time must be a timestamp, got {other}"),
+            other => {
+                return exec_err!("{NAME}: argument event_time must be a timestamp, got {other}");
+            }
         };
         Ok(Self {
             scale: TimeScale::new(unit),
@@ -475,9 +507,9 @@ fn row_timeout(column: &ArrayRef, row: usize) -> Result<i64> {
         DataType::Interval(IntervalUnit::YearMonth) => ScalarValue::IntervalYearMonth(Some(
             column.as_primitive::<IntervalYearMonthType>().value(row),
         )),
-        DataType::Duration(TimeUnit::Second) => {
-            ScalarValue::DurationSecond(Some(column.as_primitive::<DurationSecondType>().value(row)))
-        }
+        DataType::Duration(TimeUnit::Second) => ScalarValue::DurationSecond(Some(
+            column.as_primitive::<DurationSecondType>().value(row),
+        )),
         DataType::Duration(TimeUnit::Millisecond) => ScalarValue::DurationMillisecond(Some(
             column.as_primitive::<DurationMillisecondType>().value(row),
         )),
@@ -487,7 +519,11 @@ fn row_timeout(column: &ArrayRef, row: usize) -> Result<i64> {
         DataType::Duration(TimeUnit::Nanosecond) => ScalarValue::DurationNanosecond(Some(
             column.as_primitive::<DurationNanosecondType>().value(row),
         )),
-        other => return exec_err!("{NAME}: argument timeout must be an interval or duration, got {other}"),
+        other => {
+            return exec_err!(
+                "{NAME}: argument timeout must be an interval or duration, got {other}"
+            );
+        }
     };
     positive_nanos(&value, TIMEOUT)
         .map_err(|e| DataFusionError::Execution(e.strip_backtrace()))?
@@ -524,11 +560,13 @@ impl OutputBuilder {
     fn append(&mut self, placement: Option<&Placement>) {
         match placement {
             Some(Placement::InSession(p)) => {
-                self.session_id.append_value(str_of_hex(&p.session_id.to_hex()));
+                self.session_id
+                    .append_value(str_of_hex(&p.session_id.to_hex()));
                 self.session_seq.append_value(p.session_seq);
                 self.session_start.append_value(p.session_start);
                 self.starts_session.append_value(p.starts_session);
-                self.previous_end_reason.append_option(p.previous_end_reason.map(|r| r.as_str()));
+                self.previous_end_reason
+                    .append_option(p.previous_end_reason.map(EndReason::as_str));
                 self.is_duplicate.append_value(false);
                 self.placed.append_non_null();
             }
@@ -554,7 +592,11 @@ impl OutputBuilder {
             Arc::new(self.previous_end_reason.finish()),
             Arc::new(self.is_duplicate.finish()),
         ];
-        Ok(StructArray::try_new(output_fields(&self.time_type), columns, self.placed.finish())?)
+        Ok(StructArray::try_new(
+            output_fields(&self.time_type),
+            columns,
+            self.placed.finish(),
+        )?)
     }
 }
 
@@ -569,16 +611,26 @@ fn timestamps(ticks: Int64Array, time_type: &DataType) -> Result<ArrayRef> {
     };
     let tz = tz.clone();
     Ok(match unit {
-        TimeUnit::Second => Arc::new(ticks.reinterpret_cast::<TimestampSecondType>().with_timezone_opt(tz)),
-        TimeUnit::Millisecond => {
-            Arc::new(ticks.reinterpret_cast::<TimestampMillisecondType>().with_timezone_opt(tz))
-        }
-        TimeUnit::Microsecond => {
-            Arc::new(ticks.reinterpret_cast::<TimestampMicrosecondType>().with_timezone_opt(tz))
-        }
-        TimeUnit::Nanosecond => {
-            Arc::new(ticks.reinterpret_cast::<TimestampNanosecondType>().with_timezone_opt(tz))
-        }
+        TimeUnit::Second => Arc::new(
+            ticks
+                .reinterpret_cast::<TimestampSecondType>()
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Millisecond => Arc::new(
+            ticks
+                .reinterpret_cast::<TimestampMillisecondType>()
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Microsecond => Arc::new(
+            ticks
+                .reinterpret_cast::<TimestampMicrosecondType>()
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Nanosecond => Arc::new(
+            ticks
+                .reinterpret_cast::<TimestampNanosecondType>()
+                .with_timezone_opt(tz),
+        ),
     })
 }
 
@@ -595,15 +647,18 @@ impl SessionizeEvaluator {
         let Some(event) = columns.event(row, self.timeout)? else {
             return Ok(None);
         };
-        self.sessionizer.push(&event).map(Some).map_err(|OutOfOrder { previous, current }| {
-            DataFusionError::Execution(format!(
-                "{NAME}: event_time goes backwards within a window partition ({} after {}); \
+        self.sessionizer
+            .push(&event)
+            .map(Some)
+            .map_err(|OutOfOrder { previous, current }| {
+                DataFusionError::Execution(format!(
+                    "{NAME}: event_time goes backwards within a window partition ({} after {}); \
                  order the window by event_time, e.g. OVER (PARTITION BY user_id ORDER BY \
                  event_time, event_id)",
-                show_time(columns.scale, current),
-                show_time(columns.scale, previous),
-            ))
-        })
+                    show_time(columns.scale, current),
+                    show_time(columns.scale, previous),
+                ))
+            })
     }
 }
 
@@ -612,7 +667,10 @@ fn show_time(scale: TimeScale, ticks: i64) -> String {
     i64::try_from(nanos)
         .ok()
         .map(chrono::DateTime::from_timestamp_nanos)
-        .map_or_else(|| format!("{nanos} ns since the epoch"), |t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+        .map_or_else(
+            || format!("{nanos} ns since the epoch"),
+            |t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string(),
+        )
 }
 
 impl PartitionEvaluator for SessionizeEvaluator {
@@ -674,10 +732,19 @@ FROM (
   FROM events) AS t;
 ```",
     )
-    .with_argument("event_time", "When the event happened: a timestamp of any unit, with or without time zone.")
+    .with_argument(
+        "event_time",
+        "When the event happened: a timestamp of any unit, with or without time zone.",
+    )
     .with_argument("user_id", "Who did it (string).")
-    .with_argument("app_id", "Which application the tab showed (string; NULL is an application of its own).")
-    .with_argument("tab_id", "Which browser tab (string; NULL is a tab of its own).")
+    .with_argument(
+        "app_id",
+        "Which application the tab showed (string; NULL is an application of its own).",
+    )
+    .with_argument(
+        "tab_id",
+        "Which browser tab (string; NULL is a tab of its own).",
+    )
     .with_argument(
         "event_type",
         "What happened (string): tab_open and tab_visible start a session, tab_close and \
@@ -689,9 +756,18 @@ FROM (
          per-application settings). A gap longer than the timeout of the previous event ends \
          the session. NULL or absent: 30 minutes.",
     )
-    .with_argument("event_id", "Unique event id (string). Rows repeating an id already seen for the user are duplicates.")
-    .with_argument("account_id", "The customer (tenant) of the user (string); part of the session id.")
-    .with_argument("max_duration", "Constant interval: sessions longer than this are split. NULL or absent: no limit.")
+    .with_argument(
+        "event_id",
+        "Unique event id (string). Rows repeating an id already seen for the user are duplicates.",
+    )
+    .with_argument(
+        "account_id",
+        "The customer (tenant) of the user (string); part of the session id.",
+    )
+    .with_argument(
+        "max_duration",
+        "Constant interval: sessions longer than this are split. NULL or absent: no limit.",
+    )
     .with_argument(
         "day_boundary",
         "Constant time zone name or offset ('UTC', 'Europe/Berlin', '+02:00'): sessions are \

@@ -57,7 +57,15 @@ fn pick<T: Clone>(options: &[T], i: usize) -> T {
 
 /// Events in microseconds, not in timeline order; `time`, `user_id` are occasionally NULL.
 pub fn events(max_len: usize) -> impl Strategy<Value = Vec<RefEvent>> {
-    let step = (0..6usize, 0..GAPS.len(), 0..8usize, 0..8usize, 0..EVENT_TYPES.len(), 0..14usize, 0..40u8);
+    let step = (
+        0..6usize,
+        0..GAPS.len(),
+        0..8usize,
+        0..8usize,
+        0..EVENT_TYPES.len(),
+        0..14usize,
+        0..40u8,
+    );
     proptest::collection::vec(step, 0..max_len).prop_map(|steps| {
         let mut clocks = std::collections::HashMap::new();
         steps
@@ -73,7 +81,8 @@ pub fn events(max_len: usize) -> impl Strategy<Value = Vec<RefEvent>> {
                     account_id: account,
                     user_id: (null != 1).then_some(user),
                     app_id: app_id.map(str::to_owned),
-                    tab_id: pick(&[Some("t1"), Some("t1"), Some("t1"), Some("t2"), None], tab).map(str::to_owned),
+                    tab_id: pick(&[Some("t1"), Some("t1"), Some("t1"), Some("t2"), None], tab)
+                        .map(str::to_owned),
                     event_type: EVENT_TYPES[kind].map(str::to_owned),
                     event_id: (id < 7).then(|| format!("e{id}")),
                     timeout_nanos: app_timeout_micros(app_id).map(|t| t * 1_000),
@@ -84,6 +93,10 @@ pub fn events(max_len: usize) -> impl Strategy<Value = Vec<RefEvent>> {
 }
 
 /// A rule for microsecond times with the optional settings on or off.
+///
+/// # Panics
+///
+/// Never: the day-boundary zone is a fixed offset.
 pub fn rule() -> impl Strategy<Value = Rule> {
     (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(max, day, equal)| Rule {
         max_duration_nanos: max.then_some(60 * MINUTE * 1_000),
