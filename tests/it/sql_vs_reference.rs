@@ -33,45 +33,31 @@ struct Layout {
     whole_partition: bool,
 }
 
-fn layout() -> impl Strategy<Value = Layout> {
-    (
-        prop_oneof![Just(1usize), Just(4)],
-        1..64usize,
-        1..40usize,
-        1..4usize,
-        prop_oneof![
+prop_compose! {
+    fn layout()(
+        target_partitions in prop_oneof![Just(1usize), Just(4)],
+        batch_size in 1..64usize,
+        chunk in 1..40usize,
+        mem_partitions in 1..4usize,
+        encoding in prop_oneof![
             Just(DataType::Utf8),
             Just(DataType::LargeUtf8),
             Just(DataType::Utf8View),
-            Just(DataType::Dictionary(
-                Box::new(DataType::Int32),
-                Box::new(DataType::Utf8)
-            )),
+            Just(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
         ],
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(
-                target_partitions,
-                batch_size,
-                chunk,
-                mem_partitions,
-                encoding,
-                per_row_timeout,
-                whole_partition,
-            )| {
-                Layout {
-                    target_partitions,
-                    batch_size,
-                    chunk,
-                    mem_partitions,
-                    encoding,
-                    per_row_timeout,
-                    whole_partition,
-                }
-            },
-        )
+        per_row_timeout in any::<bool>(),
+        whole_partition in any::<bool>(),
+    ) -> Layout {
+        Layout {
+            target_partitions,
+            batch_size,
+            chunk,
+            mem_partitions,
+            encoding,
+            per_row_timeout,
+            whole_partition,
+        }
+    }
 }
 
 fn strings(values: impl Iterator<Item = Option<String>>, encoding: &DataType) -> ArrayRef {

@@ -321,11 +321,6 @@ impl Sessionizer {
         }
     }
 
-    #[must_use]
-    pub fn rule(&self) -> &Rule {
-        &self.rule
-    }
-
     /// Places the next event of the timeline.
     pub fn push(&mut self, event: &Event<'_>) -> Result<Placement, OutOfOrder> {
         if let Some(previous) = self.last_time

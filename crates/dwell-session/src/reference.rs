@@ -148,8 +148,7 @@ pub fn sessions(events: &[RefEvent], rule: &Rule) -> Vec<RefSession> {
     let mut out: Vec<RefSession> = Vec::new();
     let keys: Vec<_> = by_session.keys().copied().collect();
     for (n, key) in keys.iter().enumerate() {
-        let rows = &by_session[key];
-        let mut rows = rows.clone();
+        let mut rows = by_session[key].clone();
         rows.sort_by(|&a, &b| events[a].timeline_key().cmp(&events[b].timeline_key()));
         let (first, last) = (&events[rows[0]], &events[*rows.last().expect("non-empty")]);
         let Some(Placement::InSession(p)) = placements[rows[0]] else {

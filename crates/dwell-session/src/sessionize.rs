@@ -30,6 +30,7 @@ use datafusion_functions_window_common::field::WindowUDFFieldArgs;
 use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
 use datafusion_physical_expr::expressions::Literal;
 
+use crate::SessionId;
 use crate::kernel::{
     DEFAULT_TIMEOUT_NANOS, EndReason, Event, OutOfOrder, Placement, Rule, Sessionizer, TimeScale,
 };
@@ -540,6 +541,8 @@ struct OutputBuilder {
     previous_end_reason: StringBuilder,
     is_duplicate: BooleanBuilder,
     placed: NullBufferBuilder,
+    /// The hex of the last session id written: rows of one session repeat it.
+    last_id: Option<(SessionId, [u8; 32])>,
 }
 
 impl OutputBuilder {
@@ -553,6 +556,7 @@ impl OutputBuilder {
             previous_end_reason: StringBuilder::with_capacity(rows, rows),
             is_duplicate: BooleanBuilder::with_capacity(rows),
             placed: NullBufferBuilder::new(rows),
+            last_id: None,
         }
     }
 
@@ -560,8 +564,15 @@ impl OutputBuilder {
     fn append(&mut self, placement: Option<&Placement>) {
         match placement {
             Some(Placement::InSession(p)) => {
-                self.session_id
-                    .append_value(str_of_hex(&p.session_id.to_hex()));
+                let hex = match self.last_id {
+                    Some((id, hex)) if id == p.session_id => hex,
+                    _ => {
+                        let hex = p.session_id.to_hex();
+                        self.last_id = Some((p.session_id, hex));
+                        hex
+                    }
+                };
+                self.session_id.append_value(str_of_hex(&hex));
                 self.session_seq.append_value(p.session_seq);
                 self.session_start.append_value(p.session_start);
                 self.starts_session.append_value(p.starts_session);
