@@ -1,5 +1,9 @@
 //! dwell's integration tests. One binary, so DataFusion is linked once.
 
-mod sample_sessions;
+mod cli;
+mod queries;
 mod slt;
 mod sql_vs_reference;
+mod storage;
+mod support;
+mod views;

@@ -7,11 +7,14 @@ use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use dwell_engine::{DataLocation, Engine, Settings};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
-/// A connection: one `SessionContext` per file.
+/// A connection: one `SessionContext` per file, or for `views.slt` an engine over memory whose
+/// views are re-created when the file replaces `events`.
 struct Dwell {
     ctx: SessionContext,
+    engine: Option<Engine>,
 }
 
 #[derive(Debug)]
@@ -77,6 +80,25 @@ impl AsyncDB for Dwell {
         let df = self.ctx.sql(sql).await?;
         let width = df.schema().fields().len();
         let batches = df.collect().await?;
+        if let Some(engine) = &self.engine {
+            let words: Vec<String> = sql
+                .split_whitespace()
+                .take(5)
+                .map(str::to_ascii_lowercase)
+                .collect();
+            if words.starts_with(&[
+                "create".into(),
+                "or".into(),
+                "replace".into(),
+                "table".into(),
+                "events".into(),
+            ]) {
+                engine
+                    .refresh_views()
+                    .await
+                    .map_err(|e| SltError(e.to_string()))?;
+            }
+        }
         let rows = rows(&batches)?;
         if width == 0 {
             return Ok(DBOutput::StatementComplete(0));
@@ -94,12 +116,37 @@ fn slt_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("slt")
 }
 
+/// The engine of `views.slt`: in memory, app B with a 5-minute timeout.
+async fn new_engine() -> Result<Engine, SltError> {
+    let mut settings = Settings::default();
+    settings
+        .app_timeouts
+        .insert("B".into(), std::time::Duration::from_secs(300));
+    let location = DataLocation::parse("memory://").map_err(|e| SltError(e.to_string()))?;
+    Engine::builder(location)
+        .with_config(SessionConfig::new().with_target_partitions(4))
+        .with_settings(settings)
+        .build()
+        .await
+        .map_err(|e| SltError(e.to_string()))
+}
+
 async fn run_file(name: &str) {
     let path = slt_dir().join(name);
-    let mut runner = sqllogictest::Runner::new(|| async {
-        Ok(Dwell {
-            ctx: new_context()?,
-        })
+    let with_engine = name == "views.slt";
+    let mut runner = sqllogictest::Runner::new(|| async move {
+        if with_engine {
+            let engine = new_engine().await?;
+            Ok(Dwell {
+                ctx: engine.context().clone(),
+                engine: Some(engine),
+            })
+        } else {
+            Ok(Dwell {
+                ctx: new_context()?,
+                engine: None,
+            })
+        }
     });
     if let Err(e) = runner.run_file_async(&path).await {
         panic!("{}: {}", path.display(), e.display(true));
@@ -134,4 +181,5 @@ slt_tests! {
     arguments => "arguments.slt",
     errors => "errors.slt",
     documentation => "documentation.slt",
+    views => "views.slt",
 }

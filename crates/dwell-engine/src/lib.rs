@@ -1,22 +1,67 @@
-//! dwell's engine: the one place that builds a DataFusion context for dwell, so the CLI, the
-//! server and the tests all query the same way.
+//! dwell's engine: the one place that turns a data location into a DataFusion context with
+//! dwell's tables, views, functions and settings, and the one ingest path. The CLI, the server
+//! and the tests all go through [`Engine`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> datafusion::error::Result<()> {
-//! use datafusion::prelude::SessionConfig;
+//! # async fn main() -> dwell_engine::Result<()> {
+//! use dwell_engine::{DataLocation, Engine, GenerateOptions};
 //!
-//! let ctx = dwell_engine::session_context(SessionConfig::new())?;
-//! let df = ctx.sql("SELECT routine_name FROM information_schema.routines WHERE routine_name = 'sessionize'").await?;
-//! assert_eq!(df.count().await?, 1);
+//! // An in-memory location (a local path, file:// or s3://bucket/prefix work the same way).
+//! let engine = Engine::builder(DataLocation::parse("memory://")?).build().await?;
+//! engine
+//!     .generate(&GenerateOptions { events: 2_000, users: 20, ..Default::default() }, &|_| {})
+//!     .await?;
+//! let sessions = engine.sql("SELECT * FROM sessions").await?.count().await?;
+//! let events = engine.sql("SELECT * FROM sessionized_events").await?.count().await?;
+//! assert!(sessions > 0 && sessions < events);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Layout of a data location: `events/` (Parquet, any nesting; `date=YYYY-MM-DD` directories
+//! become a `date` partition column when every file sits in one), optional `users/` (Parquet),
+//! optional `dwell.toml` ([`Settings`]), and `_dwell/` (ingest commit markers).
 
-use datafusion::error::Result;
+mod committed;
+mod error;
+pub mod generate;
+pub mod ingest;
+mod location;
+mod settings;
+mod views;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::optimizer::Optimizer;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::RwLock;
+
+use tokio::sync::Mutex;
+
+pub use error::{Error, Result};
+pub use generate::GenerateOptions;
+pub use ingest::{IngestId, IngestReport, SourceFormat};
+pub use location::DataLocation;
+pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
+pub use views::{TableDoc, VIEWS};
+
+use committed::{COMMITS_DIR, CommittedStore};
+use ingest::PARTITION_COLUMN;
 
 /// Logical optimizer rules of DataFusion 55 that dwell leaves out.
 ///
@@ -28,19 +73,544 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 pub const OPTIMIZER_RULES_LEFT_OUT: [&str; 2] =
     ["extract_leaf_expressions", "push_down_leaf_projections"];
 
-/// A context with dwell's functions registered and `information_schema` on.
-pub fn session_context(config: SessionConfig) -> Result<SessionContext> {
+/// A context with dwell's functions registered and `information_schema` on, and no list-files
+/// cache: ingests (from this process or another) must show up in the next query.
+pub fn session_context(config: SessionConfig) -> datafusion::error::Result<SessionContext> {
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
         .collect();
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()?;
+    let mut config = config.with_information_schema(true);
+    // events/ may nest files in any folders, not only hive partitions.
+    config
+        .options_mut()
+        .execution
+        .listing_table_ignore_subdirectory = false;
     let state = SessionStateBuilder::new()
-        .with_config(config.with_information_schema(true))
+        .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .with_optimizer_rules(rules)
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     dwell_session::register_all(&mut ctx)?;
     Ok(ctx)
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    location: DataLocation,
+    config: SessionConfig,
+    settings: Option<Settings>,
+    create: bool,
+}
+
+impl EngineBuilder {
+    /// DataFusion settings (partitions, batch size, ...).
+    pub fn with_config(mut self, config: SessionConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Settings to use instead of the location's `dwell.toml`.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Create a missing local folder (for commands that write) instead of failing.
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Opens the location, reads its settings and registers tables and views.
+    pub async fn build(self) -> Result<Engine> {
+        let location = self.location;
+        if let Some(folder) = location.local_folder()
+            && !folder.is_dir()
+        {
+            if self.create {
+                std::fs::create_dir_all(&folder).map_err(|e| Error::Location {
+                    location: location.to_string(),
+                    reason: format!("cannot create it: {e}"),
+                })?;
+            } else {
+                return Err(Error::Location {
+                    location: location.to_string(),
+                    reason: "does not exist (create it with `dwell ingest` or `dwell generate`)"
+                        .into(),
+                });
+            }
+        }
+        let fixed_settings = self.settings.is_some();
+        let settings = match self.settings {
+            Some(settings) => settings,
+            None => read_settings(&location).await?,
+        };
+        let ctx = session_context(self.config)?;
+        let committed: Arc<dyn ObjectStore> = Arc::new(CommittedStore::new(
+            Arc::clone(location.store()),
+            location.child(COMMITS_DIR),
+        ));
+        ctx.register_object_store(location.store_url(), Arc::clone(&committed));
+        let engine = Engine {
+            ctx,
+            location: location.with_store(committed),
+            settings: RwLock::new(settings),
+            fixed_settings,
+            ingest_lock: Mutex::new(()),
+        };
+        engine.refresh().await?;
+        Ok(engine)
+    }
+}
+
+async fn read_settings(location: &DataLocation) -> Result<Settings> {
+    let file = format!(
+        "{}/{SETTINGS_FILE}",
+        location.to_string().trim_end_matches('/')
+    );
+    match location.store().get(&location.child(SETTINGS_FILE)).await {
+        Ok(found) => {
+            let bytes = found.bytes().await?;
+            let text = std::str::from_utf8(&bytes).map_err(|e| Error::Setting {
+                file: file.clone(),
+                key: "(file)".into(),
+                reason: format!("not UTF-8 text: {e}"),
+            })?;
+            Settings::parse(text, &file)
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(Settings::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// dwell over one data location: a DataFusion context with the tables and views registered,
+/// and the ingest path into that location.
+pub struct Engine {
+    ctx: SessionContext,
+    location: DataLocation,
+    settings: RwLock<Settings>,
+    /// Settings given by the builder rather than read from `dwell.toml`.
+    fixed_settings: bool,
+    /// Ingests land one at a time, so each sees the schema the previous one left.
+    ingest_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("location", &self.location)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schema of `events` when nothing has landed yet.
+fn empty_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            true,
+        ),
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("app_id", DataType::Utf8, true),
+        Field::new("tab_id", DataType::Utf8, true),
+        Field::new("event_type", DataType::Utf8, true),
+        Field::new("event_id", DataType::Utf8, true),
+    ]))
+}
+
+impl Engine {
+    /// Starts building an engine over `location`.
+    pub fn builder(location: DataLocation) -> EngineBuilder {
+        EngineBuilder {
+            location,
+            config: SessionConfig::new(),
+            settings: None,
+            create: false,
+        }
+    }
+
+    /// The DataFusion context, for anything the engine does not wrap.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    /// The data location.
+    pub fn location(&self) -> &DataLocation {
+        &self.location
+    }
+
+    /// Plans SQL over the tables and views.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        Ok(self.ctx.sql(sql).await?)
+    }
+
+    /// Paths (relative to `folder`) of the visible Parquet files under a folder of the location.
+    async fn parquet_files(&self, folder: &str) -> Result<Vec<String>> {
+        let prefix = self.location.child(folder);
+        let files: Vec<_> = self
+            .location
+            .store()
+            .list(Some(&prefix))
+            .try_filter_map(|meta| {
+                let relative = meta.location.prefix_match(&prefix).map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                });
+                std::future::ready(Ok(relative.filter(|r| {
+                    std::path::Path::new(r)
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+                })))
+            })
+            .try_collect()
+            .await?;
+        Ok(files)
+    }
+
+    async fn listing_table(
+        &self,
+        folder: &str,
+        partitions: Vec<(String, DataType)>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let url = ListingTableUrl::parse(self.location.folder_url(folder))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions);
+        let state = self.ctx.state();
+        let schema = options.infer_schema(&state, &url).await.map_err(|e| {
+            Error::DataFusion(
+                e.context(format!("reading the schema of {}/{folder}", self.location)),
+            )
+        })?;
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// Re-reads the location: tables, then views. Called after every ingest; call it after
+    /// other processes wrote new columns.
+    pub async fn refresh(&self) -> Result<()> {
+        if !self.fixed_settings {
+            let settings = read_settings(&self.location).await?;
+            *self.settings.write().expect("settings lock") = settings;
+        }
+        let settings = self.settings();
+        let files = self.parquet_files("events").await?;
+        let events: Arc<dyn TableProvider> = if files.is_empty() {
+            Arc::new(MemTable::try_new(empty_events_schema(), vec![vec![]])?)
+        } else {
+            let hive = files.iter().all(|f| {
+                f.split_once('/').is_some_and(|(dir, rest)| {
+                    !rest.contains('/')
+                        && dir.strip_prefix("date=").is_some_and(|d| {
+                            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
+                        })
+                })
+            });
+            let partitions = if hive {
+                vec![(PARTITION_COLUMN.to_owned(), DataType::Date32)]
+            } else {
+                vec![]
+            };
+            self.listing_table("events", partitions).await?
+        };
+        self.replace_table("events", events)?;
+
+        if self.parquet_files("users").await?.is_empty() {
+            self.ctx.deregister_table("users")?;
+        } else {
+            let users = self.listing_table("users", vec![]).await?;
+            self.replace_table("users", users)?;
+        }
+        self.replace_table("app_settings", app_settings_table(&settings)?)?;
+        self.replace_table("dwell_settings", settings_table(&settings)?)?;
+        self.replace_table("dwell_columns", columns_table()?)?;
+
+        self.refresh_views().await
+    }
+
+    /// Re-creates the views over the `events` table now registered (after a test or an embedding
+    /// program replaced `events` by other means).
+    pub async fn refresh_views(&self) -> Result<()> {
+        let settings = self.settings();
+        let schema = self.ctx.table_provider("events").await?.schema();
+        for statement in views::view_statements(&settings, &schema) {
+            let name = statement
+                .split_whitespace()
+                .nth(2)
+                .expect("CREATE VIEW name")
+                .to_owned();
+            self.ctx.deregister_table(name.as_str())?;
+            self.ctx
+                .sql(&statement)
+                .await
+                .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
+        }
+        Ok(())
+    }
+
+    fn replace_table(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
+        self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, table)?;
+        Ok(())
+    }
+}
+
+fn app_settings_table(settings: &Settings) -> Result<Arc<dyn TableProvider>> {
+    let apps: Vec<&str> = settings.app_timeouts.keys().map(String::as_str).collect();
+    let timeouts: Vec<f64> = settings
+        .app_timeouts
+        .values()
+        .map(std::time::Duration::as_secs_f64)
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("app_id", DataType::Utf8, false),
+        Field::new("timeout_seconds", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(apps)),
+        Arc::new(Float64Array::from(timeouts)),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn settings_table(settings: &Settings) -> Result<Arc<dyn TableProvider>> {
+    let text = settings.to_toml();
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, value)) = line.split_once(" = ") {
+            keys.push(format!("{section}{key}"));
+            values.push(value.trim_matches('"').to_owned());
+        }
+    }
+    string_table(&["key", "value"], vec![keys, values])
+}
+
+impl Engine {
+    /// Ingests one file (Parquet, CSV or JSON lines, by extension): validated whole, landed
+    /// atomically, and never twice (the same bytes land once).
+    pub async fn ingest_file(&self, path: &std::path::Path) -> Result<IngestReport> {
+        let name = path.display().to_string();
+        let format = SourceFormat::of(&name).ok_or_else(|| {
+            Error::ingest(
+                &name,
+                None,
+                "unknown format: name the file .parquet, .csv or .jsonl/.json",
+            )
+        })?;
+        let bytes = Bytes::from(
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| Error::ingest(&name, None, format!("cannot read it: {e}")))?,
+        );
+        let id = IngestId::of_bytes(&bytes);
+        let _guard = self.ingest_lock.lock().await;
+        if ingest::is_committed(&self.location, &id).await? {
+            return Ok(already_landed(&name, &id));
+        }
+        let source = name.clone();
+        let (schema, batches) =
+            tokio::task::spawn_blocking(move || ingest::read_source(&source, format, bytes))
+                .await
+                .map_err(|e| Error::ingest(&name, None, format!("reader failed: {e}")))??;
+        self.land(&name, &id, &schema, &batches).await
+    }
+
+    /// Ingests batches from another source (the server, the generator) under the given id.
+    pub async fn ingest_batches(
+        &self,
+        source: &str,
+        id: &IngestId,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<IngestReport> {
+        let _guard = self.ingest_lock.lock().await;
+        if ingest::is_committed(&self.location, id).await? {
+            return Ok(already_landed(source, id));
+        }
+        self.land(source, id, schema, batches).await
+    }
+
+    /// Validates, lands and refreshes; the caller holds the ingest lock.
+    async fn land(
+        &self,
+        source: &str,
+        id: &IngestId,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<IngestReport> {
+        let landed = if self.parquet_files("events").await?.is_empty() {
+            None
+        } else {
+            Some(self.ctx.table_provider("events").await?.schema())
+        };
+        let batch = ingest::normalize(source, schema, batches, landed.as_deref())?;
+        let report = ingest::land(&self.location, source, id, &batch).await?;
+        self.refresh().await?;
+        Ok(report)
+    }
+
+    /// Generates synthetic events into the location (see [`generate`]): `users/users.parquet`,
+    /// a `dwell.toml` with the applications' timeouts when there is none, and the events through
+    /// the ingest path in chunks. `progress` hears the number of events landed so far.
+    pub async fn generate(
+        &self,
+        options: &GenerateOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<IngestReport>> {
+        let users = generate::users(options);
+        if users.is_empty() && options.events > 0 {
+            return Err(Error::ingest(
+                "generate",
+                None,
+                "--users must be at least 1",
+            ));
+        }
+        let users_file = generate::users_batch(options, &users);
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, users_file.schema(), None)?;
+        writer.write(&users_file)?;
+        writer.close()?;
+        self.location
+            .store()
+            .put(
+                &self.location.child("users/users.parquet"),
+                PutPayload::from(bytes),
+            )
+            .await?;
+        let settings_path = self.location.child(SETTINGS_FILE);
+        if matches!(
+            self.location.store().head(&settings_path).await,
+            Err(object_store::Error::NotFound { .. })
+        ) {
+            let mut settings = self.settings();
+            for (app, timeout) in generate::APPS {
+                if let Some(timeout) = timeout {
+                    settings.app_timeouts.insert(app.to_owned(), timeout);
+                }
+            }
+            self.location
+                .store()
+                .put(
+                    &settings_path,
+                    PutPayload::from(settings.to_toml().into_bytes()),
+                )
+                .await?;
+        }
+
+        const CHUNK_EVENTS: u64 = 1_000_000;
+        let budgets = generate::budgets(&users, options.events);
+        let schema = generate::event_schema();
+        let mut reports = Vec::new();
+        let mut done = 0;
+        let mut chunk = 0;
+        let mut start = 0;
+        while start < users.len() {
+            let mut end = start;
+            let mut events = 0;
+            while end < users.len() && (events < CHUNK_EVENTS || end == start) {
+                events += budgets[end];
+                end += 1;
+            }
+            let (options_c, users_c, budgets_c) = (
+                options.clone(),
+                users[start..end].to_vec(),
+                budgets[start..end].to_vec(),
+            );
+            let batch = tokio::task::spawn_blocking(move || {
+                let mut columns = generate::EventColumns::new();
+                for (user, budget) in users_c.iter().zip(&budgets_c) {
+                    generate::user_events(&options_c, user, *budget, &mut columns);
+                }
+                columns.finish()
+            })
+            .await
+            .map_err(|e| Error::ingest("generate", None, format!("generator failed: {e}")))?;
+            let id = IngestId::of_bytes(
+                format!(
+                    "generate/{}/{}/{}/{}/{}/{chunk}",
+                    options.seed, options.events, options.users, options.days, options.start
+                )
+                .as_bytes(),
+            );
+            let source = format!("generate chunk {chunk}");
+            let report = self
+                .ingest_batches(&source, &id, &schema, std::slice::from_ref(&batch))
+                .await?;
+            done += events;
+            progress(done);
+            reports.push(report);
+            chunk += 1;
+            start = end;
+        }
+        Ok(reports)
+    }
+}
+
+fn already_landed(source: &str, id: &IngestId) -> IngestReport {
+    IngestReport {
+        source: source.to_owned(),
+        ingest_id: id.as_str().to_owned(),
+        rows: 0,
+        files: vec![],
+        already_landed: true,
+    }
+}
+
+fn string_table(names: &[&str], columns: Vec<Vec<String>>) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// `dwell_columns`: what each column of each view means.
+fn columns_table() -> Result<Arc<dyn TableProvider>> {
+    let mut tables = Vec::new();
+    let mut columns = Vec::new();
+    let mut descriptions = Vec::new();
+    for doc in &VIEWS {
+        for (column, description) in doc.columns {
+            tables.push(doc.name.to_owned());
+            columns.push((*column).to_owned());
+            descriptions.push((*description).to_owned());
+        }
+    }
+    string_table(
+        &["table_name", "column_name", "description"],
+        vec![tables, columns, descriptions],
+    )
 }

@@ -1,0 +1,424 @@
+//! The `dwell` command line: `generate`, `ingest` and `sql`, over [`dwell_engine::Engine`].
+//!
+//! The commands live here, writing to a given output, so the integration tests run them
+//! in-process; `main.rs` only parses the arguments and sets the exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use datafusion::error::DataFusionError;
+use dwell_engine::{DataLocation, Engine, GenerateOptions};
+
+/// The headline metrics that `dwell generate` prints, also `queries/headline.sql`.
+pub const HEADLINE_SQL: &str = include_str!("../../../queries/headline.sql");
+
+/// Everything a command can fail with; each prints as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Engine(#[from] dwell_engine::Error),
+    #[error("{}", .0.strip_backtrace())]
+    Query(#[from] DataFusionError),
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The CLI's result.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let context = context.into();
+    move |source| CliError::Io { context, source }
+}
+
+/// `dwell`: session analytics over user-interaction events.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dwell",
+    version,
+    about = "Session analytics over user-interaction events"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate realistic synthetic events (and a users table) into the data location.
+    Generate(GenerateArgs),
+    /// Validate event files (Parquet, CSV, JSON lines) and land them under events/.
+    Ingest(IngestArgs),
+    /// Run SQL over the tables and views; without -c or -f, open an interactive prompt.
+    Sql(SqlArgs),
+}
+
+/// Where the data is.
+#[derive(Debug, Args)]
+pub struct DataArg {
+    /// Data location: a folder, file://, s3://bucket/prefix (AWS_* variables) or memory://.
+    #[arg(long, default_value = "./data", value_name = "LOC")]
+    pub data: String,
+}
+
+/// `dwell generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Number of events.
+    #[arg(long)]
+    pub events: u64,
+    /// Number of users (default: one per 200 events, at least 10).
+    #[arg(long)]
+    pub users: Option<u64>,
+    /// Number of days, starting 2026-11-02.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// Seed: the same seed and sizes give the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `dwell ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Files to ingest: .parquet, .csv (with a header row) or .jsonl/.json (one object per line).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `dwell sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The SQL to run.
+    #[arg(
+        short = 'c',
+        long = "command",
+        conflicts_with = "file",
+        value_name = "SQL"
+    )]
+    pub command: Option<String>,
+    /// A file holding the SQL to run (one or more statements separated by `;`).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the result to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// Output formats of `dwell sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per row and line.
+    Json,
+    /// Parquet (needs -o).
+    Parquet,
+}
+
+/// Runs a command, writing its results to `out` (progress and notes go to standard error).
+pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate(args, out).await,
+        Command::Ingest(args) => ingest(args, out).await,
+        Command::Sql(args) => sql(args, out).await,
+    }
+}
+
+async fn open(data: &DataArg, create: bool) -> Result<Engine> {
+    let location = DataLocation::parse(&data.data)?;
+    Ok(Engine::builder(location)
+        .create_if_missing(create)
+        .build()
+        .await?)
+}
+
+async fn generate(args: GenerateArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let engine = open(&args.data, true).await?;
+    let options = GenerateOptions {
+        events: args.events,
+        users: args.users.unwrap_or((args.events / 200).max(10)),
+        days: args.days,
+        seed: args.seed,
+        ..GenerateOptions::default()
+    };
+    if options.days == 0 {
+        return Err(CliError::Usage("--days must be at least 1".into()));
+    }
+    let bar = indicatif::ProgressBar::new(options.events);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} generating [{bar:30}] {pos}/{len} events ({per_sec}, {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let reports = engine
+        .generate(&options, &|done| bar.set_position(done))
+        .await?;
+    bar.finish_and_clear();
+    let landed: usize = reports.iter().map(|r| r.rows).sum();
+    let files: usize = reports.iter().map(|r| r.files.len()).sum();
+    let again = reports.iter().filter(|r| r.already_landed).count();
+    writeln!(
+        out,
+        "generated {} events for {} users over {} days (seed {}) into {} in {:.1} s: \
+         {landed} events landed in {files} files{}",
+        options.events,
+        options.users,
+        options.days,
+        options.seed,
+        engine.location(),
+        started.elapsed().as_secs_f64(),
+        if again > 0 {
+            format!(", {again} chunks had landed before and were skipped")
+        } else {
+            String::new()
+        }
+    )
+    .map_err(io("writing the output"))?;
+    let batches = engine.sql(HEADLINE_SQL).await?.collect().await?;
+    print(&batches, Format::Table, out)
+}
+
+async fn ingest(args: IngestArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let engine = open(&args.data, true).await?;
+    for file in &args.files {
+        let report = engine.ingest_file(file).await?;
+        if report.already_landed {
+            writeln!(
+                out,
+                "{}: already landed (ingest {}); nothing written",
+                report.source, report.ingest_id
+            )
+        } else {
+            writeln!(
+                out,
+                "{}: {} events landed in {} files (ingest {})",
+                report.source,
+                report.rows,
+                report.files.len(),
+                report.ingest_id
+            )
+        }
+        .map_err(io("writing the output"))?;
+    }
+    Ok(())
+}
+
+/// Splits SQL text into statements at `;` outside quotes and comments.
+pub fn statements(text: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            (Some(_), c) => current.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                current.push(c);
+            }
+            (None, '-') if chars.peek() == Some(&'-') => {
+                // A line comment runs to the end of the line.
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        current.push('\n');
+                        break;
+                    }
+                }
+            }
+            (None, ';') => {
+                if !current.trim().is_empty() {
+                    statements.push(current.trim().to_owned());
+                }
+                current.clear();
+            }
+            (None, c) => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current.trim().to_owned());
+    }
+    statements
+}
+
+async fn sql(args: SqlArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let text = match (&args.command, &args.file) {
+        (Some(sql), _) => Some(sql.clone()),
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file).map_err(io(format!("cannot read {}", file.display())))?,
+        ),
+        (None, None) => None,
+    };
+    if args.format == Format::Parquet && args.output.is_none() {
+        return Err(CliError::Usage("--format parquet needs -o OUT".into()));
+    }
+    let engine = open(&args.data, false).await?;
+    let Some(text) = text else {
+        return repl(&engine).await;
+    };
+    let mut last = Vec::new();
+    for statement in statements(&text) {
+        let batches = engine.sql(&statement).await?.collect().await?;
+        last = batches;
+    }
+    match &args.output {
+        Some(path) => write_file(path, &last, args.format),
+        None => print(&last, args.format, out),
+    }
+}
+
+/// Writes a result to a file: to a temporary name first, renamed when complete.
+fn write_file(path: &Path, batches: &[RecordBatch], format: Format) -> Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)
+        .map_err(io(format!("cannot write in {}", directory.display())))?;
+    match format {
+        Format::Parquet => {
+            let schema = batches.first().map_or_else(
+                || std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+                RecordBatch::schema,
+            );
+            let mut writer = parquet::arrow::ArrowWriter::try_new(&mut temporary, schema, None)?;
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.close()?;
+        }
+        other => print(batches, other, &mut temporary)?,
+    }
+    temporary.persist(path).map_err(|e| CliError::Io {
+        context: format!("cannot write {}", path.display()),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Prints batches in a text format.
+pub fn print(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Result<()> {
+    match format {
+        Format::Table => {
+            let table = arrow::util::pretty::pretty_format_batches(batches)?;
+            writeln!(out, "{table}").map_err(io("writing the output"))?;
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+        Format::Parquet => {
+            return Err(CliError::Usage("--format parquet needs -o OUT".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The interactive prompt: statements end with `;`, `\q` quits, history is kept in
+/// `~/.dwell_history`.
+async fn repl(engine: &Engine) -> Result<()> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| CliError::Usage(format!("cannot open the prompt: {e}")))?;
+    let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".dwell_history"));
+    if let Some(history) = &history {
+        let _ = editor.load_history(history);
+    }
+    eprintln!(
+        "dwell {} on {}: SQL ending with ';', \\q to quit. Tables: SHOW TABLES;",
+        env!("CARGO_PKG_VERSION"),
+        engine.location()
+    );
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "dwell> "
+        } else {
+            "   ..> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let trimmed = line.trim();
+                if buffer.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
+                    break;
+                }
+                buffer.push_str(&line);
+                buffer.push('\n');
+                if !trimmed.ends_with(';') {
+                    continue;
+                }
+                let _ = editor.add_history_entry(buffer.trim());
+                for statement in statements(&buffer) {
+                    let started = std::time::Instant::now();
+                    match run_one(engine, &statement).await {
+                        Ok(rows) => {
+                            eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64())
+                        }
+                        Err(e) => eprintln!("error: {}", one_line(&e.to_string())),
+                    }
+                }
+                buffer.clear();
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(CliError::Usage(format!("prompt failed: {e}"))),
+        }
+    }
+    if let Some(history) = &history {
+        let _ = editor.save_history(history);
+    }
+    Ok(())
+}
+
+async fn run_one(engine: &Engine, statement: &str) -> Result<usize> {
+    let batches = engine.sql(statement).await?.collect().await?;
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    print(&batches, Format::Table, &mut std::io::stdout().lock())?;
+    Ok(rows)
+}
+
+/// An error message on one line.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,242 @@
+//! `dwell.toml`: the settings of a data location (SESSIONS.md §5). Every key has a default, so
+//! the file is optional; a bad value is an error that names its key, never a silent fallback.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file name at the root of a data location.
+pub const SETTINGS_FILE: &str = "dwell.toml";
+
+/// Settings of one data location, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Inactivity timeout of applications without their own (`default_timeout`).
+    pub default_timeout: Duration,
+    /// Per-application timeouts (`[app_timeouts]`).
+    pub app_timeouts: BTreeMap<String, Duration>,
+    /// Maximum session duration; `None` is off (`max_session_duration`).
+    pub max_session_duration: Option<Duration>,
+    /// Split sessions at midnight in `time_zone` (`day_boundary`).
+    pub day_boundary: bool,
+    /// Reporting time zone: the `day` of a session, and rule 8 (`time_zone`).
+    pub time_zone: Tz,
+    /// A gap exactly equal to the timeout splits (`split_on_equal_gap`).
+    pub split_on_equal_gap: bool,
+    /// Thresholds of `user_segments` (`[segments]`).
+    pub segments: SegmentThresholds,
+}
+
+/// The thresholds that decide `user_segments.segment`; see the README for the rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentThresholds {
+    /// Disengaged: at most this many sessions in the data ...
+    pub disengaged_max_sessions: u64,
+    /// ... or at most this much session time in all.
+    pub disengaged_max_total_session: Duration,
+    /// Struggling: at least this many sessions per active day ...
+    pub struggling_min_sessions_per_day: f64,
+    /// ... with a median session no longer than this ...
+    pub struggling_max_median_session: Duration,
+    /// ... in at least this many applications.
+    pub struggling_min_apps: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_timeout: Duration::from_secs(30 * 60),
+            app_timeouts: BTreeMap::new(),
+            max_session_duration: None,
+            day_boundary: false,
+            time_zone: Tz::UTC,
+            split_on_equal_gap: false,
+            segments: SegmentThresholds::default(),
+        }
+    }
+}
+
+impl Default for SegmentThresholds {
+    fn default() -> Self {
+        SegmentThresholds {
+            disengaged_max_sessions: 2,
+            disengaged_max_total_session: Duration::from_secs(5 * 60),
+            struggling_min_sessions_per_day: 4.0,
+            struggling_max_median_session: Duration::from_secs(2 * 60),
+            struggling_min_apps: 2,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    default_timeout: Option<String>,
+    #[serde(default)]
+    app_timeouts: BTreeMap<String, String>,
+    max_session_duration: Option<String>,
+    day_boundary: Option<bool>,
+    time_zone: Option<String>,
+    split_on_equal_gap: Option<bool>,
+    segments: Option<RawSegments>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegments {
+    disengaged_max_sessions: Option<u64>,
+    disengaged_max_total_session: Option<String>,
+    struggling_min_sessions_per_day: Option<f64>,
+    struggling_max_median_session: Option<String>,
+    struggling_min_apps: Option<u64>,
+}
+
+impl Settings {
+    /// Parses the text of a `dwell.toml`; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Settings> {
+        let setting_error = |key: &str, reason: String| Error::Setting {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let raw: RawSettings = toml::from_str(text).map_err(|e| {
+            // toml's message names the key (unknown field `x`, or the line of a wrong type).
+            let key = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map_or_else(String::new, |before| {
+                    format!("line {}", before.matches('\n').count() + 1)
+                });
+            setting_error(&key, e.message().to_owned())
+        })?;
+        let mut settings = Settings::default();
+        let positive = |key: &str, value: &str| -> Result<Duration> {
+            let duration = humantime::parse_duration(value).map_err(|e| {
+                setting_error(
+                    key,
+                    format!("'{value}' is not a duration such as '30m' or '1h 30m': {e}"),
+                )
+            })?;
+            if duration.is_zero() {
+                return Err(setting_error(key, "must be longer than zero".into()));
+            }
+            if duration.subsec_nanos() % 1_000_000 != 0 {
+                return Err(setting_error(
+                    key,
+                    format!("'{value}' is finer than a millisecond"),
+                ));
+            }
+            if duration.as_nanos() > i64::MAX as u128 {
+                return Err(setting_error(key, format!("'{value}' is too long")));
+            }
+            Ok(duration)
+        };
+        if let Some(v) = &raw.default_timeout {
+            settings.default_timeout = positive("default_timeout", v)?;
+        }
+        for (app, v) in &raw.app_timeouts {
+            let timeout = positive(&format!("app_timeouts.{app}"), v)?;
+            settings.app_timeouts.insert(app.clone(), timeout);
+        }
+        if let Some(v) = &raw.max_session_duration {
+            settings.max_session_duration = Some(positive("max_session_duration", v)?);
+        }
+        if let Some(v) = raw.day_boundary {
+            settings.day_boundary = v;
+        }
+        if let Some(v) = &raw.time_zone {
+            settings.time_zone = v.parse().map_err(|_| {
+                setting_error(
+                    "time_zone",
+                    format!("'{v}' is not an IANA time zone such as 'UTC' or 'Europe/Berlin'"),
+                )
+            })?;
+        }
+        if let Some(v) = raw.split_on_equal_gap {
+            settings.split_on_equal_gap = v;
+        }
+        if let Some(s) = raw.segments {
+            let t = &mut settings.segments;
+            if let Some(v) = s.disengaged_max_sessions {
+                t.disengaged_max_sessions = v;
+            }
+            if let Some(v) = &s.disengaged_max_total_session {
+                t.disengaged_max_total_session =
+                    positive("segments.disengaged_max_total_session", v)?;
+            }
+            if let Some(v) = s.struggling_min_sessions_per_day {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(setting_error(
+                        "segments.struggling_min_sessions_per_day",
+                        format!("{v} must be a positive number"),
+                    ));
+                }
+                t.struggling_min_sessions_per_day = v;
+            }
+            if let Some(v) = &s.struggling_max_median_session {
+                t.struggling_max_median_session =
+                    positive("segments.struggling_max_median_session", v)?;
+            }
+            if let Some(v) = s.struggling_min_apps {
+                t.struggling_min_apps = v;
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The timeout of an application.
+    pub fn timeout_of(&self, app_id: &str) -> Duration {
+        self.app_timeouts
+            .get(app_id)
+            .copied()
+            .unwrap_or(self.default_timeout)
+    }
+
+    /// These settings as `dwell.toml` text, every key written out.
+    pub fn to_toml(&self) -> String {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let mut text = format!(
+            "default_timeout = \"{}\"\ntime_zone = \"{}\"\nday_boundary = {}\nsplit_on_equal_gap = {}\n",
+            d(self.default_timeout),
+            self.time_zone.name(),
+            self.day_boundary,
+            self.split_on_equal_gap,
+        );
+        if let Some(max) = self.max_session_duration {
+            text.push_str(&format!("max_session_duration = \"{}\"\n", d(max)));
+        }
+        text.push_str("\n[app_timeouts]\n");
+        for (app, timeout) in &self.app_timeouts {
+            text.push_str(&format!("{} = \"{}\"\n", toml_key(app), d(*timeout)));
+        }
+        let s = &self.segments;
+        text.push_str(&format!(
+            "\n[segments]\ndisengaged_max_sessions = {}\ndisengaged_max_total_session = \"{}\"\n\
+             struggling_min_sessions_per_day = {:?}\nstruggling_max_median_session = \"{}\"\n\
+             struggling_min_apps = {}\n",
+            s.disengaged_max_sessions,
+            d(s.disengaged_max_total_session),
+            s.struggling_min_sessions_per_day,
+            d(s.struggling_max_median_session),
+            s.struggling_min_apps,
+        ));
+        text
+    }
+}
+
+/// A TOML key: bare when it can be, quoted otherwise.
+fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}

@@ -1,0 +1,309 @@
+//! The session views: SQL over `events`, with the settings written in as literals.
+//!
+//! This is the one SQL statement of SESSIONS.md §3-4 and §7 in the project; `queries/` and the
+//! tests build on these views rather than restating them.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use arrow::datatypes::Schema;
+
+use crate::settings::Settings;
+
+/// A view or table and the meaning of each of its columns, for `dwell_columns` and the docs.
+#[derive(Debug)]
+pub struct TableDoc {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+/// Every view the engine defines, in dependency order.
+pub const VIEWS: [TableDoc; 5] = [
+    TableDoc {
+        name: "sessionized_events",
+        about: "every placeable event (not a duplicate event_id, time and user present) with its session",
+        columns: &[
+            ("*", "every column of `events`"),
+            ("session_id", "the id of the event's session"),
+            (
+                "session_seq",
+                "the session's number within its user: 1, 2, ...",
+            ),
+            ("starts_session", "true on the session's first event"),
+            (
+                "previous_end_reason",
+                "on a session's first event: how the user's previous session ended",
+            ),
+            (
+                "timeout_seconds",
+                "the inactivity timeout of the event's application",
+            ),
+        ],
+    },
+    TableDoc {
+        name: "sessions",
+        about: "one row per session (SESSIONS.md §4)",
+        columns: &[
+            (
+                "session_id",
+                "deterministic id from the session's first event",
+            ),
+            (
+                "account_id",
+                "the customer (tenant); NULL for the default tenant",
+            ),
+            ("user_id", "the user"),
+            ("app_id", "the application"),
+            ("tab_id", "the browser tab"),
+            (
+                "session_seq",
+                "1 for the user's first session, 2 for the next, ...",
+            ),
+            ("start_time", "time of the first event"),
+            ("end_time", "time of the last event"),
+            (
+                "duration_seconds",
+                "end_time - start_time in seconds (microsecond precision)",
+            ),
+            ("event_count", "events in the session"),
+            ("page_views", "events of type page_view"),
+            ("user_actions", "events of type user_action"),
+            ("content_engagements", "events of type content_engagement"),
+            (
+                "end_reason",
+                "tab_close, tab_hidden, tab_switch, app_switch, restart, timeout, max_duration, day_boundary or open",
+            ),
+            ("timeout_seconds", "the inactivity timeout that applied"),
+            (
+                "day",
+                "calendar date of start_time in the reporting time zone",
+            ),
+        ],
+    },
+    TableDoc {
+        name: "daily_session_metrics",
+        about: "sessions per day, account and application (SESSIONS.md §7)",
+        columns: &[
+            (
+                "day",
+                "calendar date of the sessions' start in the reporting time zone",
+            ),
+            ("account_id", "the customer (tenant)"),
+            ("app_id", "the application"),
+            ("sessions", "sessions starting that day"),
+            ("users", "distinct users with a session starting that day"),
+            ("total_session_seconds", "sum of duration_seconds"),
+            ("avg_session_seconds", "mean of duration_seconds"),
+            ("median_session_seconds", "exact median of duration_seconds"),
+        ],
+    },
+    TableDoc {
+        name: "user_session_stats",
+        about: "one row per user over all their sessions (SESSIONS.md §7)",
+        columns: &[
+            ("account_id", "the customer (tenant)"),
+            ("user_id", "the user"),
+            ("sessions", "number of sessions"),
+            (
+                "active_days",
+                "distinct days on which a session of the user starts",
+            ),
+            ("total_session_seconds", "sum of duration_seconds"),
+            ("avg_session_seconds", "mean of duration_seconds"),
+            ("median_session_seconds", "exact median of duration_seconds"),
+            ("first_seen", "start of the first session"),
+            ("last_seen", "end of the last session"),
+            ("apps_used", "distinct applications of the user's sessions"),
+        ],
+    },
+    TableDoc {
+        name: "user_segments",
+        about: "one row per user: struggling, disengaged or engaged, with the figures that decided it",
+        columns: &[
+            ("account_id", "the customer (tenant)"),
+            ("user_id", "the user"),
+            (
+                "segment",
+                "disengaged, struggling or engaged (rule in the README)",
+            ),
+            ("sessions", "number of sessions"),
+            ("active_days", "distinct days with a session start"),
+            ("sessions_per_active_day", "sessions / active_days"),
+            ("median_session_seconds", "exact median of duration_seconds"),
+            ("total_session_seconds", "sum of duration_seconds"),
+            ("apps_used", "distinct applications"),
+        ],
+    },
+];
+
+/// An SQL string literal.
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn interval(duration: Duration) -> String {
+    format!("INTERVAL '{} milliseconds'", duration.as_millis())
+}
+
+/// `x` as nanoseconds since the epoch, whatever its unit and zone.
+fn epoch_nanos(x: &str) -> String {
+    format!("arrow_cast(arrow_cast({x}, 'Timestamp(Nanosecond, Some(\"UTC\"))'), 'Int64')")
+}
+
+/// The statements that create the views over `events`, in order.
+pub(crate) fn view_statements(settings: &Settings, events: &Schema) -> Vec<String> {
+    let has = |c: &str| events.field_with_name(c).is_ok();
+    let optional = |c: &str| {
+        if has(c) {
+            format!("e.{c}")
+        } else {
+            "CAST(NULL AS VARCHAR)".to_owned()
+        }
+    };
+    let account = optional("account_id");
+    let event_id = optional("event_id");
+    let mut extra = String::new();
+    for c in ["account_id", "event_id"] {
+        if !has(c) {
+            write!(extra, ", CAST(NULL AS VARCHAR) AS {c}").expect("string");
+        }
+    }
+
+    // The timeout of each row's application: a CASE over the configured apps, or a constant.
+    let (timeout_expr, timeout_seconds) = if settings.app_timeouts.is_empty() {
+        (
+            interval(settings.default_timeout),
+            format!("{:?}", settings.default_timeout.as_secs_f64()),
+        )
+    } else {
+        let mut t = String::from("CASE e.app_id");
+        let mut s = String::from("CASE e.app_id");
+        for (app, timeout) in &settings.app_timeouts {
+            write!(t, " WHEN {} THEN {}", literal(app), interval(*timeout)).expect("string");
+            write!(s, " WHEN {} THEN {:?}", literal(app), timeout.as_secs_f64()).expect("string");
+        }
+        write!(t, " ELSE {} END", interval(settings.default_timeout)).expect("string");
+        write!(s, " ELSE {:?} END", settings.default_timeout.as_secs_f64()).expect("string");
+        (t, s)
+    };
+    let max_duration = settings
+        .max_session_duration
+        .map_or_else(|| "NULL".to_owned(), interval);
+    let day_boundary = if settings.day_boundary {
+        literal(settings.time_zone.name())
+    } else {
+        "NULL".to_owned()
+    };
+    let order = format!(
+        "e.event_time, {event_id} NULLS FIRST, e.tab_id NULLS FIRST, e.app_id NULLS FIRST, \
+         e.event_type NULLS FIRST"
+    );
+    let sessionized_events = format!(
+        "CREATE VIEW sessionized_events AS
+SELECT * EXCLUDE (s), s['session_id'] AS session_id, s['session_seq'] AS session_seq,
+       s['starts_session'] AS starts_session,
+       CASE WHEN s['starts_session'] THEN s['previous_end_reason'] END AS previous_end_reason
+FROM (
+  SELECT e.*{extra}, {timeout_seconds} AS timeout_seconds,
+         sessionize(e.event_time, e.user_id, e.app_id, e.tab_id, e.event_type,
+                    {timeout_expr}, {event_id}, {account},
+                    {max_duration}, {day_boundary}, {split})
+           OVER (PARTITION BY {account}, e.user_id ORDER BY {order}) AS s
+  FROM events e
+)
+WHERE s IS NOT NULL AND NOT s['is_duplicate']",
+        split = settings.split_on_equal_gap,
+    );
+
+    let start_ns = epoch_nanos("g.start_time");
+    let end_ns = epoch_nanos("g.end_time");
+    let newest_ns = epoch_nanos("n.newest_time");
+    let gap_op = if settings.split_on_equal_gap {
+        ">="
+    } else {
+        ">"
+    };
+    let sessions = format!(
+        "CREATE VIEW sessions AS
+WITH newest AS (
+  SELECT account_id, max(event_time) AS newest_time FROM sessionized_events GROUP BY account_id
+),
+grouped AS (
+  SELECT account_id, user_id, session_id, session_seq,
+         first_value(app_id) AS app_id, first_value(tab_id) AS tab_id,
+         min(event_time) AS start_time, max(event_time) AS end_time,
+         count(*) AS event_count,
+         count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
+         count(*) FILTER (WHERE event_type = 'user_action') AS user_actions,
+         count(*) FILTER (WHERE event_type = 'content_engagement') AS content_engagements,
+         max(timeout_seconds) AS timeout_seconds,
+         max(previous_end_reason) AS previous_end_reason,
+         last_value(event_type ORDER BY event_time, event_id NULLS FIRST, tab_id NULLS FIRST,
+                    app_id NULLS FIRST, event_type NULLS FIRST) AS last_event_type
+  FROM sessionized_events
+  GROUP BY account_id, user_id, session_id, session_seq
+)
+SELECT g.session_id, g.account_id, g.user_id, g.app_id, g.tab_id, g.session_seq,
+       g.start_time, g.end_time,
+       CAST(({end_ns} - {start_ns}) / 1000 AS DOUBLE) / 1e6 AS duration_seconds,
+       g.event_count, g.page_views, g.user_actions, g.content_engagements,
+       COALESCE(
+         lead(g.previous_end_reason)
+           OVER (PARTITION BY g.account_id, g.user_id ORDER BY g.session_seq),
+         CASE
+           WHEN g.last_event_type IN ('tab_close', 'tab_hidden') THEN g.last_event_type
+           WHEN CAST({newest_ns} - {end_ns} AS DOUBLE) {gap_op} g.timeout_seconds * 1e9
+             THEN 'timeout'
+           ELSE 'open'
+         END) AS end_reason,
+       g.timeout_seconds,
+       CAST(to_local_time(arrow_cast(arrow_cast(g.start_time,
+              'Timestamp(Nanosecond, Some(\"UTC\"))'),
+              'Timestamp(Nanosecond, Some(\"{tz}\"))')) AS DATE) AS day
+FROM grouped g JOIN newest n ON g.account_id IS NOT DISTINCT FROM n.account_id",
+        tz = settings.time_zone.name(),
+    );
+
+    let daily = "CREATE VIEW daily_session_metrics AS
+SELECT day, account_id, app_id, count(*) AS sessions, count(DISTINCT user_id) AS users,
+       sum(duration_seconds) AS total_session_seconds,
+       avg(duration_seconds) AS avg_session_seconds,
+       median(duration_seconds) AS median_session_seconds
+FROM sessions
+GROUP BY day, account_id, app_id"
+        .to_owned();
+
+    let user_stats = "CREATE VIEW user_session_stats AS
+SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_days,
+       sum(duration_seconds) AS total_session_seconds,
+       avg(duration_seconds) AS avg_session_seconds,
+       median(duration_seconds) AS median_session_seconds,
+       min(start_time) AS first_seen, max(end_time) AS last_seen,
+       count(DISTINCT app_id) + max(CASE WHEN app_id IS NULL THEN 1 ELSE 0 END) AS apps_used
+FROM sessions
+GROUP BY account_id, user_id"
+        .to_owned();
+
+    let t = &settings.segments;
+    let segments = format!(
+        "CREATE VIEW user_segments AS
+SELECT account_id, user_id,
+       CASE
+         WHEN sessions <= {dis_sessions} OR total_session_seconds <= {dis_total:?} THEN 'disengaged'
+         WHEN sessions_per_active_day >= {str_per_day:?} AND median_session_seconds <= {str_median:?}
+              AND apps_used >= {str_apps} THEN 'struggling'
+         ELSE 'engaged'
+       END AS segment,
+       sessions, active_days, sessions_per_active_day, median_session_seconds,
+       total_session_seconds, apps_used
+FROM (SELECT *, CAST(sessions AS DOUBLE) / active_days AS sessions_per_active_day
+      FROM user_session_stats)",
+        dis_sessions = t.disengaged_max_sessions,
+        dis_total = t.disengaged_max_total_session.as_secs_f64(),
+        str_per_day = t.struggling_min_sessions_per_day,
+        str_median = t.struggling_max_median_session.as_secs_f64(),
+        str_apps = t.struggling_min_apps,
+    );
+    vec![sessionized_events, sessions, daily, user_stats, segments]
+}

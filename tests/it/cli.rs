@@ -1,0 +1,179 @@
+//! The `dwell` commands, run in-process.
+
+use clap::{CommandFactory, Parser};
+use dwell_cli::{Cli, one_line, run, statements};
+
+use crate::support::{floats, ints, texts};
+
+async fn dwell(args: &[&str]) -> Result<String, String> {
+    let cli = Cli::try_parse_from(std::iter::once("dwell").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    run(cli, &mut out)
+        .await
+        .map_err(|e| one_line(&e.to_string()))?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
+#[test]
+fn every_command_has_help_and_a_version() {
+    Cli::command().debug_assert();
+    for command in [vec![], vec!["generate"], vec!["ingest"], vec!["sql"]] {
+        let args: Vec<&str> = std::iter::once("dwell")
+            .chain(command.iter().copied())
+            .chain(["--help"])
+            .collect();
+        let error = Cli::try_parse_from(&args).expect_err("help exits");
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::DisplayHelp,
+            "{args:?}"
+        );
+        assert!(error.to_string().contains("Usage: dwell"), "{args:?}");
+    }
+    let error = Cli::try_parse_from(["dwell", "--version"]).expect_err("version exits");
+    assert_eq!(error.kind(), clap::error::ErrorKind::DisplayVersion);
+}
+
+#[test]
+fn statements_split_outside_quotes_and_comments() {
+    assert_eq!(
+        statements("SELECT ';' AS a; -- a comment; with a semicolon\nSELECT 2;\n\n"),
+        vec!["SELECT ';' AS a".to_owned(), "SELECT 2".to_owned()]
+    );
+    assert_eq!(statements("SELECT 1"), vec!["SELECT 1".to_owned()]);
+}
+
+#[tokio::test]
+async fn generate_ingest_and_sql_from_the_command_line() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let loc = data.path().to_str().expect("utf-8");
+    let out = dwell(&[
+        "generate", "--events", "3000", "--users", "30", "--days", "3", "--data", loc,
+    ])
+    .await
+    .expect("generate");
+    assert!(out.contains("3000 events landed"), "{out}");
+    assert!(
+        out.contains("avg_session_seconds"),
+        "the headline metrics are printed: {out}"
+    );
+    assert!(data.path().join("users/users.parquet").is_file());
+    assert!(data.path().join("dwell.toml").is_file());
+
+    // Again: the same chunks have landed, nothing doubles.
+    let out = dwell(&[
+        "generate", "--events", "3000", "--users", "30", "--days", "3", "--data", loc,
+    ])
+    .await
+    .expect("generate again");
+    assert!(out.contains("0 events landed"), "{out}");
+
+    let csv = dwell(&[
+        "sql",
+        "--data",
+        loc,
+        "-c",
+        "SELECT count(*) AS n FROM events",
+        "--format",
+        "csv",
+    ])
+    .await
+    .expect("sql");
+    assert_eq!(csv, "n\n3000\n");
+
+    let json = dwell(&[
+        "sql",
+        "--data",
+        loc,
+        "-c",
+        "SELECT 1 AS a, 'x' AS b",
+        "--format",
+        "json",
+    ])
+    .await
+    .expect("json");
+    assert_eq!(json, "{\"a\":1,\"b\":\"x\"}\n");
+
+    let table = dwell(&["sql", "--data", loc, "-c", "SELECT 1 AS a"])
+        .await
+        .expect("table");
+    assert!(table.contains("| a |"), "{table}");
+
+    // -f with several statements prints the last; -o writes a file.
+    let script = data.path().join("q.sql");
+    std::fs::write(
+        &script,
+        "SELECT 1; SELECT user_id, sessions FROM user_session_stats ORDER BY user_id;",
+    )
+    .expect("script");
+    let parquet = data.path().join("out.parquet");
+    let out = dwell(&[
+        "sql",
+        "--data",
+        loc,
+        "-f",
+        script.to_str().expect("utf-8"),
+        "--format",
+        "parquet",
+        "-o",
+        parquet.to_str().expect("utf-8"),
+    ])
+    .await
+    .expect("parquet output");
+    assert!(out.is_empty());
+    let file = std::fs::File::open(&parquet).expect("written");
+    let batches: Vec<_> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("batches");
+    assert_eq!(texts(&batches, "user_id").len(), 30);
+    assert!(
+        ints(&batches, "sessions")
+            .iter()
+            .all(|n| n.is_some_and(|n| n > 0))
+    );
+    let _ = floats;
+
+    let error = dwell(&["sql", "--data", loc, "-c", "SELECT * FROM nope"])
+        .await
+        .expect_err("bad SQL");
+    assert!(error.contains("nope") && !error.contains('\n'), "{error}");
+    let error = dwell(&[
+        "sql", "--data", loc, "-c", "SELECT 1", "--format", "parquet",
+    ])
+    .await
+    .expect_err("parquet to a terminal");
+    assert!(error.contains("-o"), "{error}");
+}
+
+#[tokio::test]
+async fn ingest_reports_what_landed() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let loc = data.path().to_str().expect("utf-8");
+    let file = data.path().join("in.csv");
+    std::fs::write(
+        &file,
+        "event_time,user_id,app_id,tab_id,event_type\n2026-11-02T10:00:00Z,u1,crm,t1,page_view\n",
+    )
+    .expect("csv");
+    let path = file.to_str().expect("utf-8");
+    let out = dwell(&["ingest", "--data", loc, path])
+        .await
+        .expect("ingest");
+    assert!(out.contains("1 events landed in 1 files"), "{out}");
+    let out = dwell(&["ingest", "--data", loc, path])
+        .await
+        .expect("ingest again");
+    assert!(out.contains("already landed"), "{out}");
+    let error = dwell(&["sql", "--data", "/nonexistent/dwell-data", "-c", "SELECT 1"])
+        .await
+        .expect_err("missing");
+    assert!(
+        error.contains("/nonexistent/dwell-data") && error.contains("does not exist"),
+        "{error}"
+    );
+}
