@@ -177,3 +177,59 @@ async fn ingest_reports_what_landed() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_prompt_takes_multi_line_statements_and_survives_errors() {
+    use dwell_cli::{Input, LineBuffer, run_input};
+    let mut buffer = LineBuffer::default();
+    assert_eq!(buffer.push(""), Input::Incomplete);
+    assert_eq!(buffer.push("SELECT 1 AS a,"), Input::Incomplete);
+    assert!(!buffer.is_empty());
+    let Input::Complete(text) = buffer.push("       2 AS b;") else {
+        panic!("a line ending with ; completes the statement");
+    };
+    assert!(buffer.is_empty());
+    assert_eq!(buffer.push("\\q"), Input::Quit);
+    assert_eq!(buffer.push("SELECT"), Input::Incomplete);
+    assert_eq!(
+        buffer.push("quit"),
+        Input::Incomplete,
+        "quit inside a statement is text"
+    );
+    buffer.clear();
+    assert_eq!(buffer.push("exit"), Input::Quit);
+
+    let engine = crate::views::generated(
+        &dwell_engine::GenerateOptions {
+            events: 200,
+            users: 5,
+            ..crate::views::small()
+        },
+        None,
+    )
+    .await;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    run_input(
+        &engine,
+        &format!("{text}SELECT * FROM nope; SELECT count(*) AS n FROM events;"),
+        &mut out,
+        &mut err,
+    )
+    .await;
+    let (out, err) = (
+        String::from_utf8(out).expect("utf-8"),
+        String::from_utf8(err).expect("utf-8"),
+    );
+    assert!(
+        out.contains("| a | b |") && out.contains("| 200 |"),
+        "{out}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].starts_with("1 rows in"), "{err}");
+    assert!(
+        lines[1].starts_with("error: ") && lines[1].contains("nope"),
+        "{err}"
+    );
+    assert!(lines[2].starts_with("1 rows in"), "{err}");
+}

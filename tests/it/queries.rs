@@ -113,7 +113,11 @@ async fn every_query_file_is_checked() {
     let files: BTreeSet<String> = std::fs::read_dir(queries_dir())
         .expect("queries/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sql"))
+        .filter(|n| {
+            Path::new(n)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+        })
         .collect();
     let files: BTreeSet<&str> = files.iter().map(String::as_str).collect();
     assert_eq!(

@@ -121,7 +121,7 @@ async fn new_engine() -> Result<Engine, SltError> {
     let mut settings = Settings::default();
     settings
         .app_timeouts
-        .insert("B".into(), std::time::Duration::from_secs(300));
+        .insert("B".into(), std::time::Duration::from_mins(5));
     let location = DataLocation::parse("memory://").map_err(|e| SltError(e.to_string()))?;
     Engine::builder(location)
         .with_config(SessionConfig::new().with_target_partitions(4))

@@ -112,7 +112,7 @@ async fn local_engine(dir: &Path) -> Engine {
         .expect("engine")
 }
 
-/// What the sample holds, as the views see it: (user, event_id, UTC nanos), sorted.
+/// What the sample holds, as the views see it: (user, `event_id`, UTC nanos), sorted.
 async fn landed_events(engine: &Engine) -> Vec<(Option<String>, Option<String>, Option<i64>)> {
     let b = query(
         engine,

@@ -68,7 +68,7 @@ pub enum Command {
 /// Where the data is.
 #[derive(Debug, Args)]
 pub struct DataArg {
-    /// Data location: a folder, file://, s3://bucket/prefix (AWS_* variables) or memory://.
+    /// Data location: a folder, `file://`, `s3://bucket/prefix` (`AWS_*` variables) or `memory://`.
     #[arg(long, default_value = "./data", value_name = "LOC")]
     pub data: String,
 }
@@ -231,6 +231,7 @@ async fn ingest(args: IngestArgs, out: &mut (dyn Write + Send)) -> Result<()> {
 }
 
 /// Splits SQL text into statements at `;` outside quotes and comments.
+#[must_use]
 pub fn statements(text: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
@@ -238,11 +239,12 @@ pub fn statements(text: &str) -> Vec<String> {
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
         match (quote, c) {
-            (Some(q), c) if c == q => {
-                quote = None;
+            (Some(q), c) => {
+                if c == q {
+                    quote = None;
+                }
                 current.push(c);
             }
-            (Some(_), c) => current.push(c),
             (None, '\'' | '"') => {
                 quote = Some(c);
                 current.push(c);
@@ -355,6 +357,76 @@ pub fn print(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
     Ok(())
 }
 
+/// Collects prompt lines into statements: input is complete when a line ends with `;`.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    text: String,
+}
+
+/// What a line of the prompt asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// More lines are needed.
+    Incomplete,
+    /// This text (one or more statements) is ready to run.
+    Complete(String),
+    /// `\q`, `quit` or `exit` on a line of its own.
+    Quit,
+}
+
+impl LineBuffer {
+    /// Whether a statement has been started.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Adds a line.
+    pub fn push(&mut self, line: &str) -> Input {
+        let trimmed = line.trim();
+        if self.text.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
+            return Input::Quit;
+        }
+        if self.text.is_empty() && trimmed.is_empty() {
+            return Input::Incomplete;
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
+        if trimmed.ends_with(';') {
+            Input::Complete(std::mem::take(&mut self.text))
+        } else {
+            Input::Incomplete
+        }
+    }
+
+    /// Drops a half-typed statement (Ctrl-C).
+    pub fn clear(&mut self) {
+        self.text.clear();
+    }
+}
+
+/// Runs the statements of one prompt input: results to `out`, an error as one line to `err`;
+/// a failed statement does not end the session.
+pub async fn run_input(engine: &Engine, text: &str, out: &mut dyn Write, err: &mut dyn Write) {
+    for statement in statements(text) {
+        let started = std::time::Instant::now();
+        let outcome = async {
+            let batches = engine.sql(&statement).await?.collect().await?;
+            print(&batches, Format::Table, out)?;
+            Ok::<usize, CliError>(batches.iter().map(RecordBatch::num_rows).sum())
+        }
+        .await;
+        let _ = match outcome {
+            Ok(rows) => writeln!(
+                err,
+                "{rows} rows in {:.3} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => writeln!(err, "error: {}", one_line(&e.to_string())),
+        };
+    }
+}
+
 /// The interactive prompt: statements end with `;`, `\q` quits, history is kept in
 /// `~/.dwell_history`.
 async fn repl(engine: &Engine) -> Result<()> {
@@ -363,6 +435,7 @@ async fn repl(engine: &Engine) -> Result<()> {
         .map_err(|e| CliError::Usage(format!("cannot open the prompt: {e}")))?;
     let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".dwell_history"));
     if let Some(history) = &history {
+        // A first run has no history yet.
         let _ = editor.load_history(history);
     }
     eprintln!(
@@ -370,7 +443,7 @@ async fn repl(engine: &Engine) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         engine.location()
     );
-    let mut buffer = String::new();
+    let mut buffer = LineBuffer::default();
     loop {
         let prompt = if buffer.is_empty() {
             "dwell> "
@@ -378,47 +451,35 @@ async fn repl(engine: &Engine) -> Result<()> {
             "   ..> "
         };
         match editor.readline(prompt) {
-            Ok(line) => {
-                let trimmed = line.trim();
-                if buffer.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
-                    break;
+            Ok(line) => match buffer.push(&line) {
+                Input::Incomplete => {}
+                Input::Quit => break,
+                Input::Complete(text) => {
+                    let _ = editor.add_history_entry(text.trim());
+                    run_input(
+                        engine,
+                        &text,
+                        &mut std::io::stdout().lock(),
+                        &mut std::io::stderr().lock(),
+                    )
+                    .await;
                 }
-                buffer.push_str(&line);
-                buffer.push('\n');
-                if !trimmed.ends_with(';') {
-                    continue;
-                }
-                let _ = editor.add_history_entry(buffer.trim());
-                for statement in statements(&buffer) {
-                    let started = std::time::Instant::now();
-                    match run_one(engine, &statement).await {
-                        Ok(rows) => {
-                            eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64())
-                        }
-                        Err(e) => eprintln!("error: {}", one_line(&e.to_string())),
-                    }
-                }
-                buffer.clear();
-            }
+            },
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(CliError::Usage(format!("prompt failed: {e}"))),
         }
     }
     if let Some(history) = &history {
-        let _ = editor.save_history(history);
+        editor
+            .save_history(history)
+            .map_err(|e| CliError::Usage(format!("cannot save the history: {e}")))?;
     }
     Ok(())
 }
 
-async fn run_one(engine: &Engine, statement: &str) -> Result<usize> {
-    let batches = engine.sql(statement).await?.collect().await?;
-    let rows = batches.iter().map(RecordBatch::num_rows).sum();
-    print(&batches, Format::Table, &mut std::io::stdout().lock())?;
-    Ok(rows)
-}
-
 /// An error message on one line.
+#[must_use]
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

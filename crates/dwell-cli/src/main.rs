@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     match runtime.block_on(run(cli, &mut stdout)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -10,6 +10,7 @@
 //! finds the marker and lands nothing. Events that arrive twice in *different* files are told
 //! apart by `event_id`: the session views count each id once per user (SESSIONS.md §2).
 
+use std::fmt::Write;
 use std::io::{BufReader, Cursor, Seek};
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub struct IngestId(String);
 
 impl IngestId {
     /// The id of a source's bytes.
+    #[must_use]
     pub fn of_bytes(bytes: &[u8]) -> IngestId {
         IngestId(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)))
     }
@@ -80,6 +82,7 @@ impl IngestId {
     }
 
     /// The id as text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -95,6 +98,7 @@ pub enum SourceFormat {
 
 impl SourceFormat {
     /// The format of a file name, by extension.
+    #[must_use]
     pub fn of(name: &str) -> Option<SourceFormat> {
         let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
         match extension.as_str() {
@@ -438,7 +442,9 @@ fn json_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                write!(out, "\\u{:04x}", c as u32).expect("string");
+            }
             c => out.push(c),
         }
     }

@@ -101,6 +101,9 @@ pub fn session_context(config: SessionConfig) -> datafusion::error::Result<Sessi
     Ok(ctx)
 }
 
+/// Events per generated chunk: each chunk is one ingest, so memory stays bounded.
+const GENERATE_CHUNK_EVENTS: u64 = 1_000_000;
+
 /// Builds an [`Engine`].
 #[derive(Debug)]
 pub struct EngineBuilder {
@@ -112,18 +115,21 @@ pub struct EngineBuilder {
 
 impl EngineBuilder {
     /// DataFusion settings (partitions, batch size, ...).
+    #[must_use]
     pub fn with_config(mut self, config: SessionConfig) -> Self {
         self.config = config;
         self
     }
 
     /// Settings to use instead of the location's `dwell.toml`.
+    #[must_use]
     pub fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = Some(settings);
         self
     }
 
     /// Create a missing local folder (for commands that write) instead of failing.
+    #[must_use]
     pub fn create_if_missing(mut self, create: bool) -> Self {
         self.create = create;
         self
@@ -231,6 +237,7 @@ fn empty_events_schema() -> SchemaRef {
 
 impl Engine {
     /// Starts building an engine over `location`.
+    #[must_use]
     pub fn builder(location: DataLocation) -> EngineBuilder {
         EngineBuilder {
             location,
@@ -241,16 +248,23 @@ impl Engine {
     }
 
     /// The DataFusion context, for anything the engine does not wrap.
+    #[must_use]
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }
 
     /// The settings in force.
+    #[must_use]
     pub fn settings(&self) -> Settings {
-        self.settings.read().expect("settings lock").clone()
+        // A writer that panicked left whole settings behind; they are still the latest.
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The data location.
+    #[must_use]
     pub fn location(&self) -> &DataLocation {
         &self.location
     }
@@ -306,12 +320,19 @@ impl Engine {
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
-    /// Re-reads the location: tables, then views. Called after every ingest; call it after
-    /// other processes wrote new columns.
+    /// Re-reads the location: settings, tables, then views. Called after every ingest; call
+    /// it after other processes wrote new columns.
+    ///
+    /// # Panics
+    ///
+    /// Never: the view statements are the engine's own.
     pub async fn refresh(&self) -> Result<()> {
         if !self.fixed_settings {
             let settings = read_settings(&self.location).await?;
-            *self.settings.write().expect("settings lock") = settings;
+            *self
+                .settings
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
         }
         let settings = self.settings();
         let files = self.parquet_files("events").await?;
@@ -350,6 +371,10 @@ impl Engine {
 
     /// Re-creates the views over the `events` table now registered (after a test or an embedding
     /// program replaced `events` by other means).
+    ///
+    /// # Panics
+    ///
+    /// Never: the view statements are the engine's own.
     pub async fn refresh_views(&self) -> Result<()> {
         let settings = self.settings();
         let schema = self.ctx.table_provider("events").await?.schema();
@@ -437,7 +462,7 @@ impl Engine {
             tokio::task::spawn_blocking(move || ingest::read_source(&source, format, bytes))
                 .await
                 .map_err(|e| Error::ingest(&name, None, format!("reader failed: {e}")))??;
-        self.land(&name, &id, &schema, &batches).await
+        self.land(&name, &id, &schema, &batches, true).await
     }
 
     /// Ingests batches from another source (the server, the generator) under the given id.
@@ -448,20 +473,34 @@ impl Engine {
         schema: &SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<IngestReport> {
+        self.ingest_batches_then(source, id, schema, batches, true)
+            .await
+    }
+
+    async fn ingest_batches_then(
+        &self,
+        source: &str,
+        id: &IngestId,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        refresh: bool,
+    ) -> Result<IngestReport> {
         let _guard = self.ingest_lock.lock().await;
         if ingest::is_committed(&self.location, id).await? {
             return Ok(already_landed(source, id));
         }
-        self.land(source, id, schema, batches).await
+        self.land(source, id, schema, batches, refresh).await
     }
 
-    /// Validates, lands and refreshes; the caller holds the ingest lock.
+    /// Validates, lands and (unless told not to, for a run of ingests) refreshes; the caller
+    /// holds the ingest lock.
     async fn land(
         &self,
         source: &str,
         id: &IngestId,
         schema: &SchemaRef,
         batches: &[RecordBatch],
+        refresh: bool,
     ) -> Result<IngestReport> {
         let landed = if self.parquet_files("events").await?.is_empty() {
             None
@@ -470,7 +509,9 @@ impl Engine {
         };
         let batch = ingest::normalize(source, schema, batches, landed.as_deref())?;
         let report = ingest::land(&self.location, source, id, &batch).await?;
-        self.refresh().await?;
+        if refresh {
+            self.refresh().await?;
+        }
         Ok(report)
     }
 
@@ -523,7 +564,6 @@ impl Engine {
                 .await?;
         }
 
-        const CHUNK_EVENTS: u64 = 1_000_000;
         let budgets = generate::budgets(&users, options.events);
         let schema = generate::event_schema();
         let mut reports = Vec::new();
@@ -533,7 +573,7 @@ impl Engine {
         while start < users.len() {
             let mut end = start;
             let mut events = 0;
-            while end < users.len() && (events < CHUNK_EVENTS || end == start) {
+            while end < users.len() && (events < GENERATE_CHUNK_EVENTS || end == start) {
                 events += budgets[end];
                 end += 1;
             }
@@ -559,8 +599,9 @@ impl Engine {
                 .as_bytes(),
             );
             let source = format!("generate chunk {chunk}");
+            // One refresh at the end rather than one per chunk.
             let report = self
-                .ingest_batches(&source, &id, &schema, std::slice::from_ref(&batch))
+                .ingest_batches_then(&source, &id, &schema, std::slice::from_ref(&batch), false)
                 .await?;
             done += events;
             progress(done);
@@ -568,6 +609,7 @@ impl Engine {
             chunk += 1;
             start = end;
         }
+        self.refresh().await?;
         Ok(reports)
     }
 }

@@ -49,6 +49,10 @@ impl fmt::Display for DataLocation {
 
 impl DataLocation {
     /// Parses `--data LOC`. Nothing is contacted or created yet.
+    ///
+    /// # Panics
+    ///
+    /// Never: the URLs it parses are constants.
     pub fn parse(given: &str) -> Result<DataLocation> {
         let error = |reason: String| Error::Location {
             location: given.to_owned(),
@@ -121,35 +125,41 @@ impl DataLocation {
     }
 
     /// The object store holding the data.
+    #[must_use]
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
     /// The store's URL, for registering it with DataFusion.
+    #[must_use]
     pub fn store_url(&self) -> &Url {
         &self.store_url
     }
 
     /// The location's root inside its store.
+    #[must_use]
     pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// A path under the root.
+    #[must_use]
     pub fn child(&self, relative: &str) -> Path {
         relative
             .split('/')
             .filter(|p| !p.is_empty())
-            .fold(self.root.clone(), |path, part| path.clone().join(part))
+            .fold(self.root.clone(), Path::join)
     }
 
     /// The URL of a folder under the root, with a trailing slash, as DataFusion lists it.
+    #[must_use]
     pub fn folder_url(&self, relative: &str) -> String {
         let path = self.child(relative);
         format!("{}{}/", self.store_url, path.as_ref())
     }
 
     /// Whether this is a local folder (which then must exist to be read).
+    #[must_use]
     pub fn local_folder(&self) -> Option<std::path::PathBuf> {
         (self.store_url.scheme() == "file")
             .then(|| std::path::PathBuf::from(format!("/{}", self.root.as_ref())))

@@ -2,6 +2,7 @@
 //! the file is optional; a bad value is an error that names its key, never a silent fallback.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -49,7 +50,7 @@ pub struct SegmentThresholds {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            default_timeout: Duration::from_secs(30 * 60),
+            default_timeout: Duration::from_mins(30),
             app_timeouts: BTreeMap::new(),
             max_session_duration: None,
             day_boundary: false,
@@ -64,9 +65,9 @@ impl Default for SegmentThresholds {
     fn default() -> Self {
         SegmentThresholds {
             disengaged_max_sessions: 2,
-            disengaged_max_total_session: Duration::from_secs(5 * 60),
+            disengaged_max_total_session: Duration::from_mins(5),
             struggling_min_sessions_per_day: 4.0,
-            struggling_max_median_session: Duration::from_secs(2 * 60),
+            struggling_max_median_session: Duration::from_mins(2),
             struggling_min_apps: 2,
         }
     }
@@ -189,6 +190,7 @@ impl Settings {
     }
 
     /// The timeout of an application.
+    #[must_use]
     pub fn timeout_of(&self, app_id: &str) -> Duration {
         self.app_timeouts
             .get(app_id)
@@ -197,6 +199,7 @@ impl Settings {
     }
 
     /// These settings as `dwell.toml` text, every key written out.
+    #[must_use]
     pub fn to_toml(&self) -> String {
         let d = |d: Duration| humantime::format_duration(d).to_string();
         let mut text = format!(
@@ -207,14 +210,15 @@ impl Settings {
             self.split_on_equal_gap,
         );
         if let Some(max) = self.max_session_duration {
-            text.push_str(&format!("max_session_duration = \"{}\"\n", d(max)));
+            writeln!(text, "max_session_duration = \"{}\"", d(max)).expect("string");
         }
         text.push_str("\n[app_timeouts]\n");
         for (app, timeout) in &self.app_timeouts {
-            text.push_str(&format!("{} = \"{}\"\n", toml_key(app), d(*timeout)));
+            writeln!(text, "{} = \"{}\"", toml_key(app), d(*timeout)).expect("string");
         }
         let s = &self.segments;
-        text.push_str(&format!(
+        write!(
+            text,
             "\n[segments]\ndisengaged_max_sessions = {}\ndisengaged_max_total_session = \"{}\"\n\
              struggling_min_sessions_per_day = {:?}\nstruggling_max_median_session = \"{}\"\n\
              struggling_min_apps = {}\n",
@@ -223,7 +227,8 @@ impl Settings {
             s.struggling_min_sessions_per_day,
             d(s.struggling_max_median_session),
             s.struggling_min_apps,
-        ));
+        )
+        .expect("string");
         text
     }
 }

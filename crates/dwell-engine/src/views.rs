@@ -152,6 +152,10 @@ fn epoch_nanos(x: &str) -> String {
 }
 
 /// The statements that create the views over `events`, in order.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the views' SQL, in one piece, reads best as one function"
+)]
 pub(crate) fn view_statements(settings: &Settings, events: &Schema) -> Vec<String> {
     let has = |c: &str| events.field_with_name(c).is_ok();
     let optional = |c: &str| {
