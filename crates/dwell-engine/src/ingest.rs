@@ -390,19 +390,31 @@ pub(crate) async fn is_committed(location: &DataLocation, id: &IngestId) -> Resu
 }
 
 /// Writes a normalized batch: the day files, then the commit marker.
+/// The files an ingest lands: (path relative to the location, Parquet bytes). CPU work only,
+/// for a blocking thread.
+pub(crate) fn encode(id: &IngestId, batch: &RecordBatch) -> Result<Vec<(String, Vec<u8>)>> {
+    split_by_day(batch)?
+        .into_iter()
+        .map(|(date, part)| {
+            let relative = format!(
+                "events/{PARTITION_COLUMN}={date}/{}",
+                landed_file_name(id.as_str())
+            );
+            Ok((relative, parquet_bytes(&part)?))
+        })
+        .collect()
+}
+
+/// Puts the encoded files of an ingest, then its commit marker.
 pub(crate) async fn land(
     location: &DataLocation,
     source: &str,
     id: &IngestId,
-    batch: &RecordBatch,
+    rows: usize,
+    encoded: Vec<(String, Vec<u8>)>,
 ) -> Result<IngestReport> {
     let mut files = Vec::new();
-    for (date, part) in split_by_day(batch)? {
-        let relative = format!(
-            "events/{PARTITION_COLUMN}={date}/{}",
-            landed_file_name(id.as_str())
-        );
-        let bytes = parquet_bytes(&part)?;
+    for (relative, bytes) in encoded {
         location
             .store()
             .put(&location.child(&relative), PutPayload::from(bytes))
@@ -412,7 +424,7 @@ pub(crate) async fn land(
     let marker = format!(
         "{{\"source\": {}, \"rows\": {}, \"files\": [{}]}}\n",
         json_string(source),
-        batch.num_rows(),
+        rows,
         files
             .iter()
             .map(|f| json_string(f))
@@ -429,7 +441,7 @@ pub(crate) async fn land(
     Ok(IngestReport {
         source: source.to_owned(),
         ingest_id: id.as_str().to_owned(),
-        rows: batch.num_rows(),
+        rows,
         files,
         already_landed: false,
     })

@@ -507,8 +507,20 @@ impl Engine {
         } else {
             Some(self.ctx.table_provider("events").await?.schema())
         };
-        let batch = ingest::normalize(source, schema, batches, landed.as_deref())?;
-        let report = ingest::land(&self.location, source, id, &batch).await?;
+        // Checking, sorting and encoding are CPU work: off the async threads.
+        let (source_owned, id_owned, schema, batches) = (
+            source.to_owned(),
+            id.clone(),
+            Arc::clone(schema),
+            batches.to_vec(),
+        );
+        let (rows, encoded) = tokio::task::spawn_blocking(move || {
+            let batch = ingest::normalize(&source_owned, &schema, &batches, landed.as_deref())?;
+            Ok::<_, Error>((batch.num_rows(), ingest::encode(&id_owned, &batch)?))
+        })
+        .await
+        .map_err(|e| Error::ingest(source, None, format!("ingest failed: {e}")))??;
+        let report = ingest::land(&self.location, source, id, rows, encoded).await?;
         if refresh {
             self.refresh().await?;
         }
@@ -566,9 +578,8 @@ impl Engine {
 
         let budgets = generate::budgets(&users, options.events);
         let schema = generate::event_schema();
-        let mut reports = Vec::new();
-        let mut done = 0;
-        let mut chunk = 0;
+        // Chunks of whole users, about GENERATE_CHUNK_EVENTS events each.
+        let mut chunks = Vec::new();
         let mut start = 0;
         while start < users.len() {
             let mut end = start;
@@ -577,20 +588,35 @@ impl Engine {
                 events += budgets[end];
                 end += 1;
             }
-            let (options_c, users_c, budgets_c) = (
+            chunks.push((start..end, events));
+            start = end;
+        }
+        let spawn = |range: std::ops::Range<usize>| {
+            let (options, users, budgets) = (
                 options.clone(),
-                users[start..end].to_vec(),
-                budgets[start..end].to_vec(),
+                users[range.clone()].to_vec(),
+                budgets[range].to_vec(),
             );
-            let batch = tokio::task::spawn_blocking(move || {
+            tokio::task::spawn_blocking(move || {
                 let mut columns = generate::EventColumns::new();
-                for (user, budget) in users_c.iter().zip(&budgets_c) {
-                    generate::user_events(&options_c, user, *budget, &mut columns);
+                for (user, budget) in users.iter().zip(&budgets) {
+                    generate::user_events(&options, user, *budget, &mut columns);
                 }
                 columns.finish()
             })
-            .await
-            .map_err(|e| Error::ingest("generate", None, format!("generator failed: {e}")))?;
+        };
+        let mut reports = Vec::new();
+        let mut done = 0;
+        // The next chunk is generated while the current one lands: two cores busy.
+        let mut next = chunks.first().map(|(range, _)| spawn(range.clone()));
+        for (chunk, (_, events)) in chunks.iter().enumerate() {
+            let Some(generating) = next.take() else {
+                break;
+            };
+            let batch = generating
+                .await
+                .map_err(|e| Error::ingest("generate", None, format!("generator failed: {e}")))?;
+            next = chunks.get(chunk + 1).map(|(range, _)| spawn(range.clone()));
             let id = IngestId::of_bytes(
                 format!(
                     "generate/{}/{}/{}/{}/{}/{chunk}",
@@ -606,8 +632,6 @@ impl Engine {
             done += events;
             progress(done);
             reports.push(report);
-            chunk += 1;
-            start = end;
         }
         self.refresh().await?;
         Ok(reports)
