@@ -3,7 +3,7 @@
 use clap::{CommandFactory, Parser};
 use dwell_cli::{Cli, one_line, run, statements};
 
-use crate::support::{floats, ints, texts};
+use crate::support::{ints, texts};
 
 async fn dwell(args: &[&str]) -> Result<String, String> {
     let cli = Cli::try_parse_from(std::iter::once("dwell").chain(args.iter().copied()))
@@ -13,6 +13,30 @@ async fn dwell(args: &[&str]) -> Result<String, String> {
         .await
         .map_err(|e| one_line(&e.to_string()))?;
     Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
+/// A Parquet file written by `dwell sql -o`: an ordinary file (not the temp file's 0600).
+fn read_result_file(path: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "an ordinary file, not the temp file's 0600"
+        );
+    }
+    let file = std::fs::File::open(path).expect("written");
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches")
 }
 
 #[test]
@@ -122,21 +146,13 @@ async fn generate_ingest_and_sql_from_the_command_line() {
     .await
     .expect("parquet output");
     assert!(out.is_empty());
-    let file = std::fs::File::open(&parquet).expect("written");
-    let batches: Vec<_> =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("batches");
+    let batches = read_result_file(&parquet);
     assert_eq!(texts(&batches, "user_id").len(), 30);
     assert!(
         ints(&batches, "sessions")
             .iter()
             .all(|n| n.is_some_and(|n| n > 0))
     );
-    let _ = floats;
 
     let error = dwell(&["sql", "--data", loc, "-c", "SELECT * FROM nope"])
         .await

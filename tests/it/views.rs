@@ -7,8 +7,8 @@ use std::time::Duration;
 use dwell_engine::{DataLocation, Engine, GenerateOptions, Settings, VIEWS};
 
 use crate::support::{
-    self, Expected, close, expected_sessions, floats, ints, median, query, reference_events,
-    segment, texts, user_stats, view_sessions,
+    Expected, close, expected_sessions, floats, ints, median, query, reference_events, segment,
+    texts, user_stats, view_sessions,
 };
 
 /// An engine over generated data in memory.
@@ -357,5 +357,4 @@ async fn generate_is_deterministic_per_seed() {
     assert_eq!(texts(&a, "event_id"), texts(&b, "event_id"));
     assert_eq!(ints(&a, "event_time"), ints(&b, "event_time"));
     assert_ne!(ints(&a, "event_time"), ints(&c, "event_time"));
-    let _ = support::close;
 }

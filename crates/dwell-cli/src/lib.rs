@@ -321,6 +321,15 @@ fn write_file(path: &Path, batches: &[RecordBatch], format: Format) -> Result<()
         }
         other => print(batches, other, &mut temporary)?,
     }
+    // A temporary file is private (0600); a result file is an ordinary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temporary
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io(format!("cannot write {}", path.display())))?;
+    }
     temporary.persist(path).map_err(|e| CliError::Io {
         context: format!("cannot write {}", path.display()),
         source: e.error,
