@@ -398,6 +398,18 @@ async fn files_outside_the_hive_layout_are_read_too() {
 }
 
 #[tokio::test]
+async fn only_files_the_listing_reads_count_as_events() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let events = data.path().join("events");
+    std::fs::create_dir_all(&events).expect("dirs");
+    // DataFusion's listing matches `.parquet` exactly; the engine must agree, or it asks for
+    // the schema of a folder the listing sees as empty.
+    write_parquet(&events.join("upper.PARQUET"), &sample_batch());
+    let engine = local_engine(data.path()).await;
+    assert_eq!(landed_events(&engine).await.len(), 0);
+}
+
+#[tokio::test]
 async fn locations_parse_and_fail_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_str().expect("utf-8");

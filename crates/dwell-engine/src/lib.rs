@@ -291,7 +291,8 @@ impl Engine {
                 std::future::ready(Ok(relative.filter(|r| {
                     std::path::Path::new(r)
                         .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+                        // Exactly what the listing table reads (its extension match is exact).
+                        .is_some_and(|e| e == "parquet")
                 })))
             })
             .try_collect()
