@@ -1,6 +1,8 @@
 //! dwell's integration tests. One binary, so DataFusion is linked once.
 
 mod cli;
+mod flight;
+mod python;
 mod queries;
 mod slt;
 mod sql_vs_reference;

@@ -1,4 +1,5 @@
-//! The `dwell` command line: `generate`, `ingest` and `sql`, over [`dwell_engine::Engine`].
+//! The `dwell` command line: `generate`, `ingest`, `sql` and `serve`, over
+//! [`dwell_engine::Engine`].
 //!
 //! The commands live here, writing to a given output, so the integration tests run them
 //! in-process; `main.rs` only parses the arguments and sets the exit code.
@@ -30,6 +31,8 @@ pub enum CliError {
         context: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Serve(#[from] dwell_flight::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -63,6 +66,33 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the tables and views; without -c or -f, open an interactive prompt.
     Sql(SqlArgs),
+    /// Serve the tables and views to BI tools over Arrow Flight SQL (JDBC, ADBC, ...).
+    Serve(ServeArgs),
+}
+
+/// `dwell serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Address to listen on (port 0: any free port; the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Credentials file (TOML, see the README): users with passwords, and tokens.
+    #[arg(long, value_name = "FILE")]
+    pub auth: Option<PathBuf>,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve a non-loopback address without --auth (anyone who can reach it can query).
+    #[arg(long)]
+    pub allow_unauthenticated: bool,
+    /// Seconds calls in progress may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub shutdown_grace: u64,
 }
 
 /// Where the data is.
@@ -145,7 +175,82 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<()> {
         Command::Generate(args) => generate(args, out).await,
         Command::Ingest(args) => ingest(args, out).await,
         Command::Sql(args) => sql(args, out).await,
+        Command::Serve(args) => serve(args, out).await,
     }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let auth = args
+        .auth
+        .as_deref()
+        .map(dwell_flight::AuthConfig::read)
+        .transpose()?;
+    let engine = open(&args.data, false).await?;
+    let mut options = dwell_flight::ServerOptions::new(args.listen);
+    options.auth = auth;
+    options.allow_unauthenticated_remote = args.allow_unauthenticated;
+    options.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(dwell_flight::TlsFiles { cert, key }),
+        _ => None,
+    };
+    let scheme = if options.tls.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
+    let server = dwell_flight::FlightServer::bind(std::sync::Arc::new(engine), options).await?;
+    writeln!(
+        out,
+        "dwell serve: listening on {scheme}://{}",
+        server.local_addr()
+    )
+    .and_then(|()| out.flush())
+    .map_err(io("standard output"))?;
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        stop_signal().await;
+        let _ = stopping_tx.send(());
+    };
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    let serving = server.serve_until(shutdown);
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result?,
+        () = async {
+            // After the signal, calls in progress get the grace period, then the process ends.
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            eprintln!("dwell serve: calls still running after {}s; stopping them", grace.as_secs());
+        }
+    }
+    Ok(())
 }
 
 async fn open(data: &DataArg, create: bool) -> Result<Engine> {
@@ -491,4 +596,27 @@ async fn repl(engine: &Engine) -> Result<()> {
 #[must_use]
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The `dwell` program: parses the command line, runs it, and reports an error on one line.
+#[must_use]
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("dwell: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(run(cli, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the message a user acts on, without DataFusion's backtrace.
+            eprintln!("dwell: {}", one_line(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,909 @@
+//! The Flight SQL service over one [`Engine`].
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TableExistsOption, TableNotExistOption, TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use bytes::Bytes;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::LogicalPlan;
+use dwell_engine::{Engine, IngestId};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use prost::Message;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{Authenticator, Caller};
+use crate::metadata::{self, TABLE_TYPES};
+use crate::statement::{self, plan_read_only, to_wire, wire_schema};
+use crate::status::{df_status, engine_status};
+
+/// Rows sent by a `DoGet`, read by the request log when the stream ends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowCount(pub(crate) Arc<AtomicU64>);
+
+/// Limits that keep one client from taking the server down.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Most prepared statements open at once, over all clients.
+    pub(crate) max_prepared_statements: usize,
+    /// Most Arrow bytes one ingest may send.
+    pub(crate) max_ingest_bytes: usize,
+}
+
+/// A prepared statement: its SQL, its owner and the parameters bound last.
+#[derive(Debug)]
+struct Prepared {
+    sql: String,
+    owner: Caller,
+    params: Option<RecordBatch>,
+}
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
+
+/// The Flight SQL service; [`crate::front::Front`] authenticates, logs and adds `GetSchema`.
+pub(crate) struct SqlService {
+    engine: Arc<Engine>,
+    auth: Arc<Authenticator>,
+    statements: Mutex<HashMap<String, Prepared>>,
+    sql_info: SqlInfoData,
+    type_info: XdbcTypeInfoData,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for SqlService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlService")
+            .field("engine", &self.engine)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
+    // The front door puts the authenticated caller on every request it lets through.
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+}
+
+fn rows_of<T>(request: &Request<T>) -> RowCount {
+    request
+        .extensions()
+        .get::<RowCount>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
+    let IpcMessage(bytes) =
+        SchemaAsIpc::new(schema, &arrow::ipc::writer::IpcWriteOptions::default())
+            .try_into()
+            .map_err(|e: arrow::error::ArrowError| {
+                Status::internal(format!("cannot encode a schema: {e}"))
+            })?;
+    Ok(bytes)
+}
+
+/// A `FlightInfo` whose one endpoint's ticket is `ticket`.
+pub(crate) fn flight_info(
+    schema: &Schema,
+    ticket: Bytes,
+    descriptor: FlightDescriptor,
+) -> Result<FlightInfo, Status> {
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("cannot encode a schema: {e}")))?
+        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket { ticket }))
+        .with_descriptor(descriptor))
+}
+
+/// Streams one metadata batch.
+fn one_batch(batch: RecordBatch, rows: &RowCount) -> DoGetStream {
+    rows.0.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+    let schema = batch.schema();
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(stream::iter([Ok(batch)]))
+            .map_err(Status::from),
+    )
+}
+
+/// The schema of `GetPrimaryKeys` results (Flight SQL spec).
+fn primary_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+}
+
+/// The schema of `GetImportedKeys`, `GetExportedKeys` and `GetCrossReference` results.
+fn foreign_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("pk_catalog_name", DataType::Utf8, true),
+        Field::new("pk_db_schema_name", DataType::Utf8, true),
+        Field::new("pk_table_name", DataType::Utf8, false),
+        Field::new("pk_column_name", DataType::Utf8, false),
+        Field::new("fk_catalog_name", DataType::Utf8, true),
+        Field::new("fk_db_schema_name", DataType::Utf8, true),
+        Field::new("fk_table_name", DataType::Utf8, false),
+        Field::new("fk_column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("fk_key_name", DataType::Utf8, true),
+        Field::new("pk_key_name", DataType::Utf8, true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ]))
+}
+
+/// Which metadata command a ticket or descriptor holds, with its result schema.
+pub(crate) enum MetadataCommand {
+    Catalogs(CommandGetCatalogs),
+    Schemas(CommandGetDbSchemas),
+    Tables(CommandGetTables),
+    TableTypes(CommandGetTableTypes),
+    SqlInfo(CommandGetSqlInfo),
+    TypeInfo(CommandGetXdbcTypeInfo),
+    PrimaryKeys,
+    ForeignKeys,
+}
+
+impl SqlService {
+    pub(crate) fn new(engine: Arc<Engine>, auth: Arc<Authenticator>, limits: Limits) -> Self {
+        let sql_info = metadata::sql_info(engine.context());
+        SqlService {
+            engine,
+            auth,
+            statements: Mutex::new(HashMap::new()),
+            sql_info,
+            type_info: metadata::xdbc_type_info(),
+            limits,
+        }
+    }
+
+    fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<String, Prepared>> {
+        // The map holds whole entries only; a panic elsewhere does not leave it half-changed.
+        self.statements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Plans SQL read-only, with parameters bound when given.
+    pub(crate) async fn plan(
+        &self,
+        sql: &str,
+        params: Option<&RecordBatch>,
+    ) -> Result<LogicalPlan, Status> {
+        let state = self.engine.context().state();
+        let plan = plan_read_only(&state, sql).await?;
+        statement::bind(plan, params)
+    }
+
+    /// The wire schema of a query's results.
+    pub(crate) async fn result_schema(
+        &self,
+        sql: &str,
+        params: Option<&RecordBatch>,
+    ) -> Result<SchemaRef, Status> {
+        let plan = self.plan(sql, params).await?;
+        Ok(wire_schema(plan.schema().as_arrow()))
+    }
+
+    /// The SQL and parameters of a prepared statement the caller owns.
+    fn prepared(
+        &self,
+        handle: &[u8],
+        caller: &Caller,
+    ) -> Result<(String, Option<RecordBatch>), Status> {
+        let handle = std::str::from_utf8(handle).unwrap_or_default();
+        match self.statements().get(handle) {
+            Some(p) if &p.owner == caller => Ok((p.sql.clone(), p.params.clone())),
+            _ => Err(Status::not_found(
+                "no such prepared statement (closed, or created on another connection or server)",
+            )),
+        }
+    }
+
+    /// The schema of a metadata command's results.
+    pub(crate) fn metadata_schema(&self, command: &MetadataCommand) -> SchemaRef {
+        match command {
+            MetadataCommand::Catalogs(c) => (*c).into_builder().schema(),
+            MetadataCommand::Schemas(c) => c.clone().into_builder().schema(),
+            MetadataCommand::Tables(c) => c.clone().into_builder().schema(),
+            MetadataCommand::TableTypes(c) => (*c).into_builder().schema(),
+            MetadataCommand::SqlInfo(_) => self.sql_info.schema(),
+            MetadataCommand::TypeInfo(_) => self.type_info.schema(),
+            MetadataCommand::PrimaryKeys => primary_keys_schema(),
+            MetadataCommand::ForeignKeys => foreign_keys_schema(),
+        }
+    }
+
+    async fn metadata_batch(&self, command: MetadataCommand) -> Result<RecordBatch, Status> {
+        let built = match command {
+            MetadataCommand::Catalogs(c) => {
+                let mut b = c.into_builder();
+                let mut names = self.engine.context().catalog_names();
+                names.sort();
+                for name in names {
+                    b.append(name);
+                }
+                b.build()
+            }
+            MetadataCommand::Schemas(c) => {
+                let mut b = c.into_builder();
+                for (catalog, schema) in metadata::schemas(self.engine.context()) {
+                    b.append(catalog, schema);
+                }
+                b.build()
+            }
+            MetadataCommand::Tables(c) => {
+                let mut b = c.into_builder();
+                let tables = metadata::tables(self.engine.context())
+                    .await
+                    .map_err(|e| df_status(&e))?;
+                for t in tables {
+                    b.append(
+                        &t.catalog,
+                        &t.schema,
+                        &t.name,
+                        t.table_type,
+                        &t.arrow_schema,
+                    )
+                    .map_err(|e| Status::internal(format!("cannot list tables: {e}")))?;
+                }
+                b.build()
+            }
+            MetadataCommand::TableTypes(c) => {
+                let mut b = c.into_builder();
+                for t in TABLE_TYPES {
+                    b.append(t);
+                }
+                b.build()
+            }
+            MetadataCommand::SqlInfo(c) => c.into_builder(&self.sql_info).build(),
+            MetadataCommand::TypeInfo(c) => c.into_builder(&self.type_info).build(),
+            MetadataCommand::PrimaryKeys => Ok(RecordBatch::new_empty(primary_keys_schema())),
+            MetadataCommand::ForeignKeys => Ok(RecordBatch::new_empty(foreign_keys_schema())),
+        };
+        built.map_err(|e| Status::internal(format!("cannot build the metadata answer: {e}")))
+    }
+
+    fn metadata_info(
+        &self,
+        command: MetadataCommand,
+        any: Any,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = self.metadata_schema(&command);
+        let info = flight_info(&schema, any.encode_to_vec().into(), descriptor)?;
+        Ok(Response::new(info))
+    }
+
+    async fn metadata_stream<T>(
+        &self,
+        command: MetadataCommand,
+        request: &Request<T>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let batch = self.metadata_batch(command).await?;
+        Ok(Response::new(one_batch(batch, &rows_of(request))))
+    }
+
+    /// Executes a query and streams it in its wire schema.
+    async fn execute(
+        &self,
+        ticket: statement::Ticket,
+        rows: RowCount,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let plan = self.plan(&ticket.sql, ticket.params.as_ref()).await?;
+        let schema = wire_schema(plan.schema().as_arrow());
+        let frame = DataFrame::new(self.engine.context().state(), plan);
+        let batches = frame.execute_stream().await.map_err(|e| df_status(&e))?;
+        let out_schema = Arc::clone(&schema);
+        let batches = batches.map(move |batch| {
+            let batch = batch.map_err(|e| FlightError::Tonic(Box::new(df_status(&e))))?;
+            let batch =
+                to_wire(&batch, &out_schema).map_err(|s| FlightError::Tonic(Box::new(s)))?;
+            rows.0.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            Ok(batch)
+        });
+        // Dropping this stream (client gone, deadline) drops the DataFusion stream and with it
+        // every task the query spawned.
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(flight)))
+    }
+
+    /// The batches a `DoPut` carries, up to the ingest limit.
+    async fn collect_put(
+        &self,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Status> {
+        let flight = request.into_inner().map_err(FlightError::from);
+        let mut decoded = FlightRecordBatchStream::new_from_flight_data(flight);
+        let mut batches = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(batch) = decoded.next().await {
+            let batch = batch.map_err(|e| match e {
+                FlightError::Tonic(status) => *status,
+                other => {
+                    Status::invalid_argument(format!("cannot decode the sent batches: {other}"))
+                }
+            })?;
+            bytes += batch.get_array_memory_size();
+            if bytes > self.limits.max_ingest_bytes {
+                return Err(Status::resource_exhausted(format!(
+                    "one DoPut may send at most {} MiB; split the data into several calls",
+                    self.limits.max_ingest_bytes >> 20
+                )));
+            }
+            batches.push(batch);
+        }
+        let schema = decoded
+            .schema()
+            .cloned()
+            .or_else(|| batches.first().map(RecordBatch::schema))
+            .ok_or_else(|| Status::invalid_argument("the DoPut stream carried no schema"))?;
+        Ok((schema, batches))
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for SqlService {
+    type FlightService = SqlService;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let issued = self.auth.handshake(request.metadata())?;
+        let payload = issued
+            .as_ref()
+            .map(|(_, token)| Bytes::from(token.clone()))
+            .unwrap_or_default();
+        let output = stream::iter([Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload,
+        })]);
+        let mut response: Response<
+            Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>,
+        > = Response::new(Box::pin(output));
+        if let Some((_, token)) = issued {
+            let value = MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| Status::internal("cannot encode the token"))?;
+            response.metadata_mut().insert("authorization", value);
+        }
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        if query.transaction_id.is_some() {
+            return Err(Status::unimplemented("dwell has no transactions"));
+        }
+        let schema = self.result_schema(&query.query, None).await?;
+        let ticket = statement::Ticket {
+            sql: query.query,
+            params: None,
+        };
+        let handle = TicketStatementQuery {
+            statement_handle: ticket.encode()?,
+        };
+        let info = flight_info(
+            &schema,
+            handle.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = caller_of(&request)?;
+        let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        let schema = self.result_schema(&sql, params.as_ref()).await?;
+        let ticket = statement::Ticket { sql, params };
+        let handle = TicketStatementQuery {
+            statement_handle: ticket.encode()?,
+        };
+        let info = flight_info(
+            &schema,
+            handle.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(MetadataCommand::Catalogs(query), any, request.into_inner())
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(MetadataCommand::Schemas(query), any, request.into_inner())
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(MetadataCommand::Tables(query), any, request.into_inner())
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(
+            MetadataCommand::TableTypes(query),
+            any,
+            request.into_inner(),
+        )
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(MetadataCommand::SqlInfo(query), any, request.into_inner())
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(
+            MetadataCommand::PrimaryKeys,
+            query.as_any(),
+            request.into_inner(),
+        )
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(
+            MetadataCommand::ForeignKeys,
+            query.as_any(),
+            request.into_inner(),
+        )
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(
+            MetadataCommand::ForeignKeys,
+            query.as_any(),
+            request.into_inner(),
+        )
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(
+            MetadataCommand::ForeignKeys,
+            query.as_any(),
+            request.into_inner(),
+        )
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let any = query.as_any();
+        self.metadata_info(MetadataCommand::TypeInfo(query), any, request.into_inner())
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let ticket = statement::Ticket::decode(&ticket.statement_handle)?;
+        self.execute(ticket, rows_of(&request)).await
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let caller = caller_of(&request)?;
+        let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        self.execute(statement::Ticket { sql, params }, rows_of(&request))
+            .await
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::Catalogs(query), &request)
+            .await
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::Schemas(query), &request)
+            .await
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::Tables(query), &request)
+            .await
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::TableTypes(query), &request)
+            .await
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::SqlInfo(query), &request)
+            .await
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::PrimaryKeys, &request)
+            .await
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::ForeignKeys, &request)
+            .await
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::ForeignKeys, &request)
+            .await
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::ForeignKeys, &request)
+            .await
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.metadata_stream(MetadataCommand::TypeInfo(query), &request)
+            .await
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        query: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        // Anything that would change data is refused by the read-only planner; a query is not
+        // an update.
+        self.plan(&query.query, None).await?;
+        Err(Status::invalid_argument(
+            "this statement returns rows: run it as a query, not an update",
+        ))
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let caller = caller_of(&request)?;
+        let (sql, _) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        plan_read_only(&self.engine.context().state(), &sql).await?;
+        Err(Status::invalid_argument(
+            "this statement returns rows: run it as a query, not an update",
+        ))
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        command: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let caller = caller_of(&request)?;
+        check_ingest_target(&command)?;
+        let (schema, batches) = self.collect_put(request).await?;
+        let id = IngestId::of_batches(&batches).map_err(|e| engine_status(&e))?;
+        let source = format!("ingest into events by {caller}");
+        let report = self
+            .engine
+            .ingest_batches(&source, &id, &schema, &batches)
+            .await
+            .map_err(|e| engine_status(&e))?;
+        Ok(report.rows as i64)
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let caller = caller_of(&request)?;
+        let handle = query.prepared_statement_handle;
+        // Owner check before reading the (possibly large) parameter stream.
+        self.prepared(&handle, &caller)?;
+        let (schema, batches) = self.collect_put(request).await?;
+        let params = arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+        let key = std::str::from_utf8(&handle).unwrap_or_default().to_owned();
+        match self.statements().get_mut(&key) {
+            Some(p) if p.owner == caller => p.params = Some(params),
+            _ => return Err(Status::not_found("no such prepared statement")),
+        }
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle),
+        })
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let caller = caller_of(&request)?;
+        if query.transaction_id.is_some() {
+            return Err(Status::unimplemented("dwell has no transactions"));
+        }
+        let state = self.engine.context().state();
+        let plan = plan_read_only(&state, &query.query).await?;
+        let dataset_schema = wire_schema(plan.schema().as_arrow());
+        let parameter_schema = statement::parameter_schema(&plan)?;
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw).map_err(|_| Status::internal("no randomness for a handle"))?;
+        let handle: String = raw.iter().fold(String::new(), |mut hex, b| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+        {
+            let mut statements = self.statements();
+            if statements.len() >= self.limits.max_prepared_statements {
+                return Err(Status::resource_exhausted(
+                    "too many open prepared statements: close the ones you no longer need",
+                ));
+            }
+            statements.insert(
+                handle.clone(),
+                Prepared {
+                    sql: query.query,
+                    owner: caller,
+                    params: None,
+                },
+            );
+        }
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema: schema_bytes(&dataset_schema)?,
+            parameter_schema: schema_bytes(&parameter_schema)?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        let caller = caller_of(&request)?;
+        let key = std::str::from_utf8(&query.prepared_statement_handle).unwrap_or_default();
+        let mut statements = self.statements();
+        match statements.get(key) {
+            Some(p) if p.owner == caller => {
+                statements.remove(key);
+                Ok(())
+            }
+            _ => Err(Status::not_found("no such prepared statement")),
+        }
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// Only `events` takes ingest, appended to, never replaced.
+fn check_ingest_target(command: &CommandStatementIngest) -> Result<(), Status> {
+    if command.transaction_id.is_some() {
+        return Err(Status::unimplemented("dwell has no transactions"));
+    }
+    if command.temporary {
+        return Err(Status::invalid_argument("dwell has no temporary tables"));
+    }
+    let catalog_ok = command
+        .catalog
+        .as_deref()
+        .is_none_or(|c| c.is_empty() || c == "datafusion");
+    let schema_ok = command
+        .schema
+        .as_deref()
+        .is_none_or(|s| s.is_empty() || s == "public");
+    if !catalog_ok || !schema_ok || command.table != "events" {
+        return Err(Status::permission_denied(format!(
+            "only the table events (datafusion.public.events) takes ingest, not {}",
+            [
+                command.catalog.as_deref(),
+                command.schema.as_deref(),
+                Some(command.table.as_str())
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(".")
+        )));
+    }
+    let options = command.table_definition_options.unwrap_or_default();
+    match TableExistsOption::try_from(options.if_exists).unwrap_or(TableExistsOption::Unspecified) {
+        TableExistsOption::Append => {}
+        TableExistsOption::Replace => {
+            return Err(Status::permission_denied(
+                "dwell never replaces stored events: ingest with mode append",
+            ));
+        }
+        TableExistsOption::Fail | TableExistsOption::Unspecified => {
+            return Err(Status::already_exists(
+                "events exists: ingest with mode append (or create_append)",
+            ));
+        }
+    }
+    // `if_not_exist` does not matter: events always exists.
+    let _ = TableNotExistOption::try_from(options.if_not_exist);
+    Ok(())
+}
+
+/// Decodes the `Any` of a descriptor or ticket into a metadata command, if it is one.
+pub(crate) fn metadata_command(any: &Any) -> Result<Option<MetadataCommand>, Status> {
+    let bad = |e: arrow::error::ArrowError| Status::invalid_argument(format!("bad command: {e}"));
+    Ok(
+        if let Some(c) = any.unpack::<CommandGetCatalogs>().map_err(bad)? {
+            Some(MetadataCommand::Catalogs(c))
+        } else if let Some(c) = any.unpack::<CommandGetDbSchemas>().map_err(bad)? {
+            Some(MetadataCommand::Schemas(c))
+        } else if let Some(c) = any.unpack::<CommandGetTables>().map_err(bad)? {
+            Some(MetadataCommand::Tables(c))
+        } else if let Some(c) = any.unpack::<CommandGetTableTypes>().map_err(bad)? {
+            Some(MetadataCommand::TableTypes(c))
+        } else if let Some(c) = any.unpack::<CommandGetSqlInfo>().map_err(bad)? {
+            Some(MetadataCommand::SqlInfo(c))
+        } else if let Some(c) = any.unpack::<CommandGetXdbcTypeInfo>().map_err(bad)? {
+            Some(MetadataCommand::TypeInfo(c))
+        } else if any.is::<CommandGetPrimaryKeys>() {
+            Some(MetadataCommand::PrimaryKeys)
+        } else if any.is::<CommandGetExportedKeys>()
+            || any.is::<CommandGetImportedKeys>()
+            || any.is::<CommandGetCrossReference>()
+        {
+            Some(MetadataCommand::ForeignKeys)
+        } else {
+            None
+        },
+    )
+}
+
+impl SqlService {
+    /// `GetSchema`: the schema a descriptor's command would return.
+    pub(crate) async fn schema_of(
+        &self,
+        descriptor: &FlightDescriptor,
+        caller: &Caller,
+    ) -> Result<SchemaRef, Status> {
+        let any = Any::decode(&*descriptor.cmd)
+            .map_err(|_| Status::invalid_argument("the descriptor holds no Flight SQL command"))?;
+        if let Some(query) = any
+            .unpack::<CommandStatementQuery>()
+            .map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?
+        {
+            return self.result_schema(&query.query, None).await;
+        }
+        if let Some(query) = any
+            .unpack::<CommandPreparedStatementQuery>()
+            .map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?
+        {
+            let (sql, params) = self.prepared(&query.prepared_statement_handle, caller)?;
+            return self.result_schema(&sql, params.as_ref()).await;
+        }
+        match metadata_command(&any)? {
+            Some(command) => Ok(self.metadata_schema(&command)),
+            None => Err(Status::unimplemented(format!(
+                "GetSchema does not know the command {}",
+                any.type_url
+            ))),
+        }
+    }
+}
