@@ -168,6 +168,18 @@ async fn fetch(
     Ok((announced, streamed.expect("a schema was streamed"), batches))
 }
 
+/// The descriptor of a SQL query, as `GetFlightInfo`, `GetSchema` and `PollFlightInfo` take it.
+fn query_descriptor(sql: impl Into<String>) -> FlightDescriptor {
+    FlightDescriptor::new_cmd(
+        CommandStatementQuery {
+            query: sql.into(),
+            transaction_id: None,
+        }
+        .as_any()
+        .encode_to_vec(),
+    )
+}
+
 async fn query(
     client: &mut FlightSqlServiceClient<Channel>,
     sql: &str,
@@ -629,14 +641,7 @@ async fn get_schema_answers_for_queries_prepared_statements_and_metadata() {
     let mut raw = FlightServiceClient::new(channel(served.addr).await);
     let mut client = client(served.addr).await;
     let sql = "SELECT session_id, user_id, duration_seconds FROM sessions LIMIT 3";
-    let descriptor = FlightDescriptor::new_cmd(
-        CommandStatementQuery {
-            query: sql.into(),
-            transaction_id: None,
-        }
-        .as_any()
-        .encode_to_vec(),
-    );
+    let descriptor = query_descriptor(sql);
     let result = raw
         .get_schema(descriptor)
         .await
@@ -667,14 +672,7 @@ async fn get_schema_answers_for_queries_prepared_statements_and_metadata() {
     assert_eq!(tables_schema.field(4).name(), "table_schema");
 
     let status = raw
-        .get_schema(FlightDescriptor::new_cmd(
-            CommandStatementQuery {
-                query: "SELEC 1".into(),
-                transaction_id: None,
-            }
-            .as_any()
-            .encode_to_vec(),
-        ))
+        .get_schema(query_descriptor("SELEC 1"))
         .await
         .expect_err("bad SQL");
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -712,17 +710,7 @@ async fn anything_but_reading_is_refused_on_every_path() {
             .await
             .expect_err(sql);
         assert_eq!(code(&error), Code::PermissionDenied, "{sql}: {error}");
-        let status = raw
-            .get_schema(FlightDescriptor::new_cmd(
-                CommandStatementQuery {
-                    query: sql.into(),
-                    transaction_id: None,
-                }
-                .as_any()
-                .encode_to_vec(),
-            ))
-            .await
-            .expect_err(sql);
+        let status = raw.get_schema(query_descriptor(sql)).await.expect_err(sql);
         assert_eq!(status.code(), Code::PermissionDenied, "{sql}");
     }
     assert!(!std::path::Path::new("/tmp/dwell-should-not-exist.csv").exists());
@@ -739,6 +727,7 @@ async fn anything_but_reading_is_refused_on_every_path() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::too_many_lines, reason = "one error case after another")]
 async fn errors_carry_grpc_codes_and_plain_messages() {
     let served = serve(small_engine().await, |o| {
         o.max_prepared_statements = 3;
@@ -811,9 +800,33 @@ async fn errors_carry_grpc_codes_and_plain_messages() {
     };
     assert_eq!(code(&error), Code::InvalidArgument, "{error}");
 
-    // Transactions and Substrait are not offered.
+    // Transactions, stored flights, polling and exchange are not offered; the actions are listed.
     let error = client.begin_transaction().await.expect_err("transactions");
     assert_eq!(code(&error), Code::Unimplemented, "{error}");
+    let mut raw = FlightServiceClient::new(channel(served.addr).await);
+    let status = raw
+        .list_flights(arrow_flight::Criteria::default())
+        .await
+        .expect_err("list flights");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = raw
+        .poll_flight_info(query_descriptor("SELECT 1"))
+        .await
+        .expect_err("poll");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let actions: Vec<String> = raw
+        .list_actions(arrow_flight::Empty {})
+        .await
+        .expect("list actions")
+        .into_inner()
+        .map_ok(|a| a.r#type)
+        .try_collect()
+        .await
+        .expect("actions");
+    assert!(
+        actions.iter().any(|a| a == "CreatePreparedStatement"),
+        "{actions:?}"
+    );
 
     // Limits: prepared statements and put sizes.
     let mut open = Vec::new();

@@ -113,7 +113,6 @@ struct Watched<T> {
     inner: Option<BoxStream<T>>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     call: Option<Call>,
-    failed: Option<Code>,
     open: OpenStreams,
 }
 
@@ -124,7 +123,6 @@ impl<T> Watched<T> {
             inner: Some(inner),
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
             call: Some(call),
-            failed: None,
             open,
         }
     }
@@ -156,12 +154,11 @@ impl<T> Stream for Watched<T> {
         };
         match inner.as_mut().poll_next(cx) {
             Poll::Ready(None) => {
-                let outcome = this.failed.map_or(Outcome::Ok, Outcome::Failed);
-                this.end(outcome);
+                this.end(Outcome::Ok);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(status))) => {
-                this.failed = Some(status.code());
+                // The error ends the call: log it and stop the query now.
                 this.end(Outcome::Failed(status.code()));
                 Poll::Ready(Some(Err(status)))
             }
@@ -223,9 +220,12 @@ impl Front {
     {
         let deadline = deadline_of(request.metadata());
         let started = Instant::now();
-        let rows = RowCount::default();
-        request.extensions_mut().insert(rows.clone());
-        call.rows = Some(rows);
+        // Calls that move rows (DoGet, DoPut) count them for the log.
+        if matches!(call.method, "DoGet" | "DoPut") {
+            let rows = RowCount::default();
+            request.extensions_mut().insert(rows.clone());
+            call.rows = Some(rows);
+        }
         let result = match self.admit(&mut request, &mut call) {
             Err(status) => Err(status),
             Ok(()) => match deadline {
