@@ -182,10 +182,30 @@ impl Front {
         Ok(())
     }
 
+    /// Authenticates the request, then runs the handler within the deadline.
+    async fn admit_and_run<T, R, F>(
+        &self,
+        mut request: Request<T>,
+        call: &mut Call,
+        deadline: Option<Duration>,
+        run: impl FnOnce(Request<T>) -> F,
+    ) -> Result<R, Status>
+    where
+        F: Future<Output = Result<R, Status>>,
+    {
+        self.admit(&mut request, call)?;
+        match deadline {
+            Some(d) => tokio::time::timeout(d, run(request))
+                .await
+                .unwrap_or_else(|_| Err(deadline_exceeded())),
+            None => run(request).await,
+        }
+    }
+
     /// Runs a unary call within its deadline and logs it.
     async fn unary<T, R, F>(
         &self,
-        mut request: Request<T>,
+        request: Request<T>,
         mut call: Call,
         run: impl FnOnce(Request<T>) -> F,
     ) -> Result<R, Status>
@@ -193,15 +213,7 @@ impl Front {
         F: Future<Output = Result<R, Status>>,
     {
         let deadline = deadline_of(request.metadata());
-        let result = match self.admit(&mut request, &mut call) {
-            Err(status) => Err(status),
-            Ok(()) => match deadline {
-                Some(d) => tokio::time::timeout(d, run(request))
-                    .await
-                    .unwrap_or_else(|_| Err(deadline_exceeded())),
-                None => run(request).await,
-            },
-        };
+        let result = self.admit_and_run(request, &mut call, deadline, run).await;
         call.outcome(&result);
         result
     }
@@ -226,18 +238,10 @@ impl Front {
             request.extensions_mut().insert(rows.clone());
             call.rows = Some(rows);
         }
-        let result = match self.admit(&mut request, &mut call) {
-            Err(status) => Err(status),
-            Ok(()) => match deadline {
-                Some(d) => tokio::time::timeout(d, run(request))
-                    .await
-                    .unwrap_or_else(|_| Err(deadline_exceeded())),
-                None => run(request).await,
-            },
-        };
+        let result = self.admit_and_run(request, &mut call, deadline, run).await;
         match result {
             Err(status) => {
-                call.outcome::<()>(&Err(status.clone()));
+                call.finish(Outcome::Failed(status.code()));
                 Err(status)
             }
             Ok(response) => {
