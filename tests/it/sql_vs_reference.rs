@@ -1,7 +1,9 @@
 //! `sessionize` through DataFusion agrees with the reference implementation on random
 //! timelines: rows shuffled, random batch sizes and partitions, 1 or 4 target partitions, every
-//! string encoding, constant or per-row timeouts, and both execution paths (`evaluate`, chosen
-//! by `BoundedWindowAggExec`, and `evaluate_all`, chosen by `WindowAggExec`).
+//! string encoding, constant or per-row timeouts, and every execution path: dwell's
+//! `SessionizeExec` sorting in memory (what the engine plans) or over DataFusion's sort (what it
+//! plans under a memory limit), and with that rule left out `evaluate`, chosen by
+//! `BoundedWindowAggExec`, and `evaluate_all`, chosen by `WindowAggExec`.
 
 use std::sync::Arc;
 
@@ -12,8 +14,10 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::displayable;
-use datafusion::prelude::SessionConfig;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use dwell_session::SessionizeRule;
 use dwell_session::kernel::{Placement, Rule};
 use dwell_session::reference::{self, RefEvent};
 use dwell_session::testing;
@@ -31,6 +35,8 @@ struct Layout {
     per_row_timeout: bool,
     /// Add an unbounded window so DataFusion evaluates the whole partition at once.
     whole_partition: bool,
+    /// Plan with this `SessionizeRule` (as the engine does) or with none.
+    rule: Option<SessionizeRule>,
 }
 
 prop_compose! {
@@ -47,6 +53,11 @@ prop_compose! {
         ],
         per_row_timeout in any::<bool>(),
         whole_partition in any::<bool>(),
+        rule in prop_oneof![
+            Just(None),
+            Just(Some(SessionizeRule::sorting_in_memory())),
+            Just(Some(SessionizeRule::over_sorted_input())),
+        ],
     ) -> Layout {
         Layout {
             target_partitions,
@@ -56,6 +67,7 @@ prop_compose! {
             encoding,
             per_row_timeout,
             whole_partition,
+            rule,
         }
     }
 }
@@ -208,6 +220,20 @@ async fn run_sql(events: &[RefEvent], rule: &Rule, layout: &Layout) -> (Vec<Show
         .with_target_partitions(layout.target_partitions)
         .with_batch_size(layout.batch_size);
     let ctx = dwell_engine::session_context(config).expect("context");
+    let mut rules: Vec<_> = ctx
+        .state()
+        .physical_optimizers()
+        .iter()
+        .filter(|rule| rule.name() != SessionizeRule::NAME)
+        .cloned()
+        .collect();
+    if let Some(rule) = layout.rule {
+        rules.push(Arc::new(rule));
+    }
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_physical_optimizer_rules(rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     let all = batch(events, layout);
     let mut partitions = vec![Vec::new(); layout.mem_partitions];
     let mut offset = 0;
@@ -271,8 +297,19 @@ proptest! {
             reference::place(&reference_events, &rule).iter().map(|p| shown(p.as_ref())).collect();
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let (got, plan) = runtime.block_on(run_sql(&events, &rule, &layout));
-        let bounded = plan.contains("BoundedWindowAggExec");
-        prop_assert_eq!(bounded, !layout.whole_partition, "unexpected window operator:\n{}", plan);
+        let operator = if layout.whole_partition {
+            "WindowAggExec"
+        } else if layout.rule.is_some() {
+            "SessionizeExec"
+        } else {
+            "BoundedWindowAggExec"
+        };
+        prop_assert!(
+            plan.contains(&format!(" {operator}:")),
+            "expected {} in the plan:\n{}", operator, plan
+        );
+        let sorts_in_memory = layout.rule == Some(SessionizeRule::sorting_in_memory());
+        prop_assert_eq!(plan.contains("SortExec"), layout.whole_partition || !sorts_in_memory);
         prop_assert_eq!(canonical(&events, got), canonical(&events, expected));
     }
 }

@@ -2,7 +2,13 @@
 //! (never against the views' own output).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
+
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use dwell_session::SessionizeRule;
 
 use dwell_engine::{DataLocation, Engine, GenerateOptions, Settings, VIEWS};
 
@@ -73,6 +79,93 @@ async fn sessions_view_matches_the_reference() {
         );
     }
     assert_sessions_equal(&view_sessions(&engine).await, &expected);
+}
+
+/// Under a memory limit, the events are sorted by DataFusion's sort, which spills to disk, and
+/// sessionized as they stream out of it: the sessions are still exactly the reference's.
+#[tokio::test]
+async fn sessions_under_a_memory_limit_spill_and_match_the_reference() {
+    // Small batches and merge reservations, so that a limit far below the data's size still
+    // lets every sort run.
+    let mut config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(1024);
+    config.options_mut().execution.sort_spill_reservation_bytes = 32 * 1024;
+    let engine = Engine::builder(DataLocation::parse("memory://").expect("location"))
+        .with_config(config)
+        .with_memory_limit(Some(32 * 1024 * 1024))
+        .build()
+        .await
+        .expect("engine");
+    // Several times the limit, as Arrow in memory.
+    let options = GenerateOptions {
+        events: 200_000,
+        users: 800,
+        ..small()
+    };
+    engine.generate(&options, &|_| {}).await.expect("generate");
+    let settings = engine.settings();
+    let expected = expected_sessions(&reference_events(&engine, &settings).await, &settings);
+    assert_sessions_equal(&view_sessions(&engine).await, &expected);
+
+    let analyzed = query(&engine, "EXPLAIN ANALYZE SELECT count(*) FROM sessions").await;
+    let plan = texts(&analyzed, "plan")
+        .into_iter()
+        .flatten()
+        .collect::<String>();
+    assert!(plan.contains("SessionizeExec: mode=Presorted"), "{plan}");
+    let spilled = plan.lines().any(|line| {
+        line.contains("SortExec")
+            && line
+                .split("spill_count=")
+                .nth(1)
+                .is_some_and(|n| !n.starts_with('0'))
+    });
+    assert!(spilled, "the events' sort spilled to disk:\n{plan}");
+}
+
+/// Sorting in memory counts against the memory pool: over the limit it is an error, not a
+/// process killed for want of memory.
+#[tokio::test]
+async fn sorting_in_memory_counts_against_the_memory_limit() {
+    let engine = generated(&small(), None).await;
+    let limited =
+        dwell_engine::session_context_with_memory_limit(SessionConfig::new(), Some(256 * 1024))
+            .expect("context");
+    let rules: Vec<_> = limited
+        .state()
+        .physical_optimizers()
+        .iter()
+        .filter(|rule| rule.name() != SessionizeRule::NAME)
+        .cloned()
+        .chain([Arc::new(SessionizeRule::sorting_in_memory()) as _])
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(limited.state())
+        .with_physical_optimizer_rules(rules)
+        .build();
+    let limited = SessionContext::new_with_state(state);
+    let events = engine.context().table("events").await.expect("events");
+    let schema = Arc::new(events.schema().as_arrow().clone());
+    let batches = events.collect().await.expect("events");
+    let table = MemTable::try_new(schema, vec![batches]).expect("table");
+    limited
+        .register_table("events", Arc::new(table))
+        .expect("register");
+    let error = limited
+        .sql(
+            "SELECT count(s) FROM (SELECT sessionize(event_time, user_id, app_id, tab_id, \
+             event_type) OVER (PARTITION BY user_id ORDER BY event_time) AS s FROM events)",
+        )
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect_err("over the limit");
+    let message = error.to_string();
+    assert!(
+        message.contains("Resources exhausted") && message.contains("SessionizeExec"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,42 @@ pub struct DataArg {
     /// Data location: a folder, `file://`, `s3://bucket/prefix` (`AWS_*` variables) or `memory://`.
     #[arg(long, default_value = "./data", value_name = "LOC")]
     pub data: String,
+    /// Memory a query may hold in its sorts, aggregations, joins and sessionization, e.g.
+    /// `2GiB` or `512MiB`; past it a query spills or fails with "resources exhausted" instead
+    /// of the process running out of memory. Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+}
+
+/// `2GiB`, `512MiB`, `1.5GB`, `800000` (bytes).
+fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 2GiB"))?;
+    let bytes = value * scale;
+    if bytes < 1.0 || !bytes.is_finite() || bytes > usize::MAX as f64 {
+        return Err(format!("{text:?} is not a usable memory size"));
+    }
+    Ok(bytes as usize)
 }
 
 /// `dwell generate`.
@@ -257,6 +293,7 @@ async fn open(data: &DataArg, create: bool) -> Result<Engine> {
     let location = DataLocation::parse(&data.data)?;
     Ok(Engine::builder(location)
         .create_if_missing(create)
+        .with_memory_limit(data.memory_limit)
         .build()
         .await?)
 }

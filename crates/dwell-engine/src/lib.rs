@@ -31,6 +31,7 @@ mod location;
 mod settings;
 mod views;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
@@ -44,6 +45,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -76,25 +78,66 @@ pub const OPTIMIZER_RULES_LEFT_OUT: [&str; 2] =
 /// A context with dwell's functions registered and `information_schema` on, and no list-files
 /// cache: ingests (from this process or another) must show up in the next query.
 pub fn session_context(config: SessionConfig) -> datafusion::error::Result<SessionContext> {
+    session_context_with_memory_limit(config, None)
+}
+
+/// As [`session_context`], with the memory that queries' operators may hold limited to
+/// `memory_limit` bytes: past it, sorts and aggregations spill to disk and operators that cannot
+/// spill fail with "resources exhausted". Sessionization counts against it (DataFusion 55's own
+/// window operators do not, which is one reason dwell replaces them for `sessionize`).
+pub fn session_context_with_memory_limit(
+    config: SessionConfig,
+    memory_limit: Option<usize>,
+) -> datafusion::error::Result<SessionContext> {
     let rules = Optimizer::new()
         .rules
         .into_iter()
         .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
         .collect();
-    let runtime = RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-        .build_arc()?;
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    if let Some(limit) = memory_limit {
+        // A sessions query runs several spilling operators at once (a sort per partition, the
+        // sessions' sort, aggregations): a fair pool gives each its share, where a greedy one
+        // lets the first take it all and the next fail. Errors name the biggest consumers.
+        const NAMED_IN_ERRORS: NonZeroUsize = NonZeroUsize::new(5).unwrap();
+        let pool = TrackConsumersPool::new(FairSpillPool::new(limit), NAMED_IN_ERRORS);
+        runtime = runtime.with_memory_pool(Arc::new(pool));
+    }
+    let runtime = runtime.build_arc()?;
     let mut config = config.with_information_schema(true);
+    if memory_limit.is_some() {
+        // Strings read as `Utf8View` share the decoded pages' buffers, and every batch that
+        // refers to a buffer counts all of it: after the hash repartition a batch of a thousand
+        // rows counts megabytes, and spilling sorts fail for want of memory they do not use.
+        // Plain `Utf8` is copied by the repartition and counted as it is.
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+    }
     // events/ may nest files in any folders, not only hive partitions.
     config
         .options_mut()
         .execution
         .listing_table_ignore_subdirectory = false;
+    // Rows hash-partitioned by (account, user) need no new partitioning to be grouped by
+    // (account, user, session): the sessions view then aggregates in one pass instead of a
+    // partial and a final one, even with few partitions (DataFusion's default wants 4).
+    config.options_mut().optimizer.subset_repartition_threshold = 1;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
         .with_optimizer_rules(rules)
+        // After DataFusion's own rules: sessionize without its window operators. With a memory
+        // limit the sort stays DataFusion's, which spills; without, one operator sorts faster.
+        .with_physical_optimizer_rule(Arc::new(if memory_limit.is_some() {
+            dwell_session::SessionizeRule::over_sorted_input()
+        } else {
+            dwell_session::SessionizeRule::sorting_in_memory()
+        }))
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     dwell_session::register_all(&mut ctx)?;
@@ -111,6 +154,7 @@ pub struct EngineBuilder {
     config: SessionConfig,
     settings: Option<Settings>,
     create: bool,
+    memory_limit: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -125,6 +169,14 @@ impl EngineBuilder {
     #[must_use]
     pub fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = Some(settings);
+        self
+    }
+
+    /// Limits the memory a query's operators may hold (see
+    /// [`session_context_with_memory_limit`]); `None`, the default, is no limit.
+    #[must_use]
+    pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
         self
     }
 
@@ -159,7 +211,7 @@ impl EngineBuilder {
             Some(settings) => settings,
             None => read_settings(&location).await?,
         };
-        let ctx = session_context(self.config)?;
+        let ctx = session_context_with_memory_limit(self.config, self.memory_limit)?;
         let committed: Arc<dyn ObjectStore> = Arc::new(CommittedStore::new(
             Arc::clone(location.store()),
             location.child(COMMITS_DIR),
@@ -244,6 +296,7 @@ impl Engine {
             config: SessionConfig::new(),
             settings: None,
             create: false,
+            memory_limit: None,
         }
     }
 
@@ -306,10 +359,12 @@ impl Engine {
         partitions: Vec<(String, DataType)>,
     ) -> Result<Arc<dyn TableProvider>> {
         let url = ListingTableUrl::parse(self.location.folder_url(folder))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        let state = self.ctx.state();
+        // The session's Parquet options (view types or not, see `session_context_with_memory_limit`).
+        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
+        let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partitions);
-        let state = self.ctx.state();
         let schema = options.infer_schema(&state, &url).await.map_err(|e| {
             Error::DataFusion(
                 e.context(format!("reading the schema of {}/{folder}", self.location)),

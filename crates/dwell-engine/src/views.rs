@@ -222,20 +222,24 @@ WHERE s IS NOT NULL AND NOT s['is_duplicate']",
 
     let start_ns = epoch_nanos("g.start_time");
     let end_ns = epoch_nanos("g.end_time");
-    let newest_ns = epoch_nanos("n.newest_time");
+    let newest_ns = epoch_nanos("g.newest_time");
     let gap_op = if settings.split_on_equal_gap {
         ">="
     } else {
         ">"
     };
+    // A session has one app and one tab (rules 3-4), so `max` picks them, and at most one
+    // closing event, its last (rule 2), so `max` over closing events finds how it closed:
+    // grouped aggregates that need no per-group ordering.
+    // The account's newest event is the newest end of its sessions: taken with a window over
+    // the sessions rather than from the events again, so the events are sessionized once. The
+    // next session of the same user is found in the same window order (by account, then user
+    // and sequence), so one sort serves both.
     let sessions = format!(
         "CREATE VIEW sessions AS
-WITH newest AS (
-  SELECT account_id, max(event_time) AS newest_time FROM sessionized_events GROUP BY account_id
-),
-grouped AS (
+WITH grouped AS (
   SELECT account_id, user_id, session_id, session_seq,
-         first_value(app_id) AS app_id, first_value(tab_id) AS tab_id,
+         max(app_id) AS app_id, max(tab_id) AS tab_id,
          min(event_time) AS start_time, max(event_time) AS end_time,
          count(*) AS event_count,
          count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
@@ -243,20 +247,27 @@ grouped AS (
          count(*) FILTER (WHERE event_type = 'content_engagement') AS content_engagements,
          max(timeout_seconds) AS timeout_seconds,
          max(previous_end_reason) AS previous_end_reason,
-         last_value(event_type ORDER BY event_time, event_id NULLS FIRST, tab_id NULLS FIRST,
-                    app_id NULLS FIRST, event_type NULLS FIRST) AS last_event_type
+         max(CASE WHEN event_type IN ('tab_close', 'tab_hidden') THEN event_type END)
+           AS closing_event
   FROM sessionized_events
   GROUP BY account_id, user_id, session_id, session_seq
+),
+framed AS (
+  SELECT *,
+         max(end_time) OVER (PARTITION BY account_id) AS newest_time,
+         lead(user_id) OVER next_session AS next_user_id,
+         lead(previous_end_reason) OVER next_session AS next_previous_end_reason
+  FROM grouped
+  WINDOW next_session AS (PARTITION BY account_id ORDER BY user_id, session_seq)
 )
 SELECT g.session_id, g.account_id, g.user_id, g.app_id, g.tab_id, g.session_seq,
        g.start_time, g.end_time,
        CAST(({end_ns} - {start_ns}) / 1000 AS DOUBLE) / 1e6 AS duration_seconds,
        g.event_count, g.page_views, g.user_actions, g.content_engagements,
        COALESCE(
-         lead(g.previous_end_reason)
-           OVER (PARTITION BY g.account_id, g.user_id ORDER BY g.session_seq),
+         CASE WHEN g.next_user_id = g.user_id THEN g.next_previous_end_reason END,
          CASE
-           WHEN g.last_event_type IN ('tab_close', 'tab_hidden') THEN g.last_event_type
+           WHEN g.closing_event IS NOT NULL THEN g.closing_event
            WHEN CAST({newest_ns} - {end_ns} AS DOUBLE) {gap_op} g.timeout_seconds * 1e9
              THEN 'timeout'
            ELSE 'open'
@@ -265,7 +276,7 @@ SELECT g.session_id, g.account_id, g.user_id, g.app_id, g.tab_id, g.session_seq,
        CAST(to_local_time(arrow_cast(arrow_cast(g.start_time,
               'Timestamp(Nanosecond, Some(\"UTC\"))'),
               'Timestamp(Nanosecond, Some(\"{tz}\"))')) AS DATE) AS day
-FROM grouped g JOIN newest n ON g.account_id IS NOT DISTINCT FROM n.account_id",
+FROM framed g",
         tz = settings.time_zone.name(),
     );
 

@@ -19,6 +19,12 @@ struct Entry {
 }
 
 impl EventIdSet {
+    /// Forgets every id, keeping the memory for the next timeline.
+    pub(crate) fn clear(&mut self) {
+        self.arena.clear();
+        self.table.clear();
+    }
+
     /// Adds `id`; `false` when it was already there.
     pub(crate) fn insert(&mut self, id: &str) -> bool {
         let bytes = id.as_bytes();

@@ -321,6 +321,15 @@ impl Sessionizer {
         }
     }
 
+    /// Starts the next timeline, as a new `Sessionizer` would, keeping allocated memory.
+    pub fn restart(&mut self) {
+        self.last_time = None;
+        self.previous = None;
+        self.seen_event_ids.clear();
+        self.current = None;
+        self.same_time_run = 0;
+    }
+
     /// Places the next event of the timeline.
     pub fn push(&mut self, event: &Event<'_>) -> Result<Placement, OutOfOrder> {
         if let Some(previous) = self.last_time

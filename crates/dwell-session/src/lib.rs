@@ -94,8 +94,10 @@ pub mod kernel;
 #[cfg(test)]
 mod properties;
 pub mod reference;
+mod rule;
 mod session_id;
 mod sessionize;
+mod sessionize_exec;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -105,8 +107,10 @@ use datafusion_common::Result;
 use datafusion_expr::WindowUDF;
 use datafusion_expr::registry::FunctionRegistry;
 
+pub use rule::SessionizeRule;
 pub use session_id::SessionId;
 pub use sessionize::{NAME, Sessionize, output, output_fields, sessionize_udwf};
+pub use sessionize_exec::{Mode as SessionizeMode, SessionizeExec};
 
 /// Builders for the window function expressions, for the DataFrame API.
 pub mod expr_fn {

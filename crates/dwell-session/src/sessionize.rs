@@ -223,32 +223,37 @@ impl WindowUDFImpl for Sessionize {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        let constants: Vec<Option<ScalarValue>> = args
-            .input_exprs()
-            .iter()
-            .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
-            .collect();
-        let settings = Settings::parse(&constants)?;
-        let time_type = args.input_fields()[EVENT_TIME].data_type().clone();
-        let DataType::Timestamp(unit, _) = &time_type else {
-            return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
-        };
-        let rule = Rule {
-            max_duration_nanos: settings.max_duration_nanos,
-            day_boundary: settings.day_boundary,
-            gap_equal_splits: settings.gap_equal_splits,
-            ..Rule::new(*unit)
-        };
-        Ok(Box::new(SessionizeEvaluator {
-            sessionizer: Sessionizer::new(rule),
-            timeout: settings.timeout,
-            time_type,
-        }))
+        Ok(Box::new(evaluator(&args)?))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(&DOCUMENTATION)
     }
+}
+
+/// The evaluator for a call with these arguments; settings checked.
+pub(crate) fn evaluator(args: &PartitionEvaluatorArgs) -> Result<SessionizeEvaluator> {
+    let constants: Vec<Option<ScalarValue>> = args
+        .input_exprs()
+        .iter()
+        .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
+        .collect();
+    let settings = Settings::parse(&constants)?;
+    let time_type = args.input_fields()[EVENT_TIME].data_type().clone();
+    let DataType::Timestamp(unit, _) = &time_type else {
+        return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
+    };
+    let rule = Rule {
+        max_duration_nanos: settings.max_duration_nanos,
+        day_boundary: settings.day_boundary,
+        gap_equal_splits: settings.gap_equal_splits,
+        ..Rule::new(*unit)
+    };
+    Ok(SessionizeEvaluator {
+        sessionizer: Sessionizer::new(rule),
+        timeout: settings.timeout,
+        time_type,
+    })
 }
 
 /// The fields of the result struct; `session_start` has the type of `event_time`.
@@ -647,7 +652,7 @@ fn timestamps(ticks: Int64Array, time_type: &DataType) -> Result<ArrayRef> {
 
 /// Evaluates `sessionize` over one window partition (one user's timeline).
 #[derive(Debug)]
-struct SessionizeEvaluator {
+pub(crate) struct SessionizeEvaluator {
     sessionizer: Sessionizer,
     timeout: Timeout,
     time_type: DataType,
@@ -670,6 +675,30 @@ impl SessionizeEvaluator {
                     show_time(columns.scale, previous),
                 ))
             })
+    }
+}
+
+impl SessionizeEvaluator {
+    /// Evaluates sorted rows holding several window partitions, each starting at a row of
+    /// `starts` (ascending, the first 0): as one `evaluate_all` per partition with a fresh
+    /// evaluator, in one output array.
+    pub(crate) fn evaluate_partitions(
+        &mut self,
+        values: &[ArrayRef],
+        num_rows: usize,
+        starts: &[usize],
+    ) -> Result<ArrayRef> {
+        let columns = Columns::new(values)?;
+        let mut out = OutputBuilder::new(&self.time_type, num_rows);
+        let mut starts = starts.iter().peekable();
+        for row in 0..num_rows {
+            if starts.next_if(|&&start| start == row).is_some() {
+                self.sessionizer.restart();
+            }
+            let placement = self.place(&columns, row)?;
+            out.append(placement.as_ref());
+        }
+        Ok(Arc::new(out.finish()?))
     }
 }
 

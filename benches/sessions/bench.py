@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""Sessionization benchmark: dwell against DuckDB, chDB and Polars on the same Parquet files.
+
+For each size (1M, 10M, 100M events, or any list) it generates events with `dwell generate`
+(or reuses them), writes an unsorted copy (rows shuffled across a few Parquet files), and runs,
+each in its own process so that wall time and peak memory are the whole engine's:
+
+- dwell's `sessions` view over the unsorted files (goal 1) and over dwell's own ingest layout
+  (goal 2), and a bare scan of the columns sessions need (goal 2's baseline);
+- the same with one constant timeout instead of the per-application ones (goal 4);
+- DuckDB, chDB and Polars running SESSIONS.md section 3 rules 1-6 (with section 2's
+  duplicates and tie-breaks and the per-application timeouts) over the unsorted files.
+
+Every engine returns the number of sessions and of events in them; the program fails when they
+disagree. It prints a table of medians, peak memory and ratios, and writes `results.json`,
+`results.md` and a chart (`sessions.svg`, time against size per engine) to --out.
+
+    python benches/sessions/bench.py --dwell target/release/dwell --sizes 1M,10M --runs 3
+
+Python packages: duckdb chdb polars pyarrow numpy matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EVENT_COLUMNS = ["event_time", "account_id", "user_id", "app_id", "tab_id", "event_type", "event_id"]
+ORDER = ["event_time", "event_id", "tab_id", "app_id", "event_type"]
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000, "G": 1_000_000_000}
+    if text[-1] in scale:
+        return int(float(text[:-1]) * scale[text[-1]])
+    return int(text)
+
+
+def show_size(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n % 1_000 == 0:
+        return f"{n // 1_000}K"
+    return str(n)
+
+
+def read_timeouts(settings: Path) -> tuple[float, dict[str, float]]:
+    """The default and per-application timeouts (seconds) of a dwell.toml."""
+    import tomllib
+
+    def seconds(text: str) -> float:
+        units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+        for unit in sorted(units, key=len, reverse=True):
+            if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+                return float(text[: -len(unit)]) * units[unit]
+        raise SystemExit(f"{settings}: cannot read the duration {text!r}")
+
+    toml = tomllib.loads(settings.read_text()) if settings.exists() else {}
+    default = seconds(toml.get("default_timeout", "30m"))
+    apps = {app: seconds(t) for app, t in toml.get("app_timeouts", {}).items()}
+    return default, apps
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def prepare(dwell: str, work: Path, events: int) -> dict[str, Path]:
+    """Generated data (dwell's layout), an unsorted copy, and a constant-timeout view of each."""
+    base = work / show_size(events)
+    layout = base / "layout"
+    if not (layout / ".complete").exists():
+        shutil.rmtree(layout, ignore_errors=True)
+        run_checked([dwell, "generate", "--data", str(layout), "--events", str(events)])
+        (layout / ".complete").write_text("")
+    unsorted = base / "unsorted"
+    if not (unsorted / ".complete").exists():
+        shutil.rmtree(unsorted, ignore_errors=True)
+        shuffle_copy(layout, unsorted)
+        (unsorted / ".complete").write_text("")
+    paths = {"layout": layout, "unsorted": unsorted}
+    for name in ["layout", "unsorted"]:
+        constant = base / f"{name}-constant-timeout"
+        if not constant.exists():
+            constant.mkdir(parents=True)
+            for entry in ["events", "users", "_dwell"]:
+                if (paths[name] / entry).exists():
+                    os.symlink((paths[name] / entry).resolve(), constant / entry)
+            default, _ = read_timeouts(paths[name] / "dwell.toml")
+            (constant / "dwell.toml").write_text(f'default_timeout = "{int(default)}s"\n')
+        paths[f"{name}-constant-timeout"] = constant
+    return paths
+
+
+def shuffle_copy(source: Path, target: Path, files: int = 8) -> None:
+    """The events of `source` in random order, in `files` Parquet files (zstd, as dwell writes)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    table = ds.dataset(source / "events", format="parquet", partitioning=None).to_table()
+    rng = np.random.default_rng(7)
+    order = rng.permutation(table.num_rows)
+    (target / "events").mkdir(parents=True)
+    per_file = -(-table.num_rows // files)
+    for i in range(files):
+        part = table.take(pa.array(order[i * per_file : (i + 1) * per_file]))
+        pq.write_table(part, target / "events" / f"shuffled-{i:03}.parquet", compression="zstd",
+                       row_group_size=1_000_000)
+        del part
+    shutil.copy(source / "dwell.toml", target / "dwell.toml")
+    if (source / "users").exists():
+        shutil.copytree(source / "users", target / "users")
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines: each returns (sessions, events in sessions)
+
+
+def timeout_case(default: float, apps: dict[str, float], quote: str = "'") -> str:
+    """Microseconds of the timeout of `app_id`, as an SQL CASE."""
+    if not apps:
+        return str(int(default * 1_000_000))
+    whens = " ".join(f"WHEN {quote}{a}{quote} THEN {int(t * 1_000_000)}" for a, t in apps.items())
+    return f"CASE app_id {whens} ELSE {int(default * 1_000_000)} END"
+
+
+def duckdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
+    order = ", ".join(f"{c} NULLS FIRST" for c in ORDER)
+    return f"""
+WITH placed AS (
+  SELECT {", ".join(EVENT_COLUMNS)} FROM read_parquet('{files}')
+  WHERE event_time IS NOT NULL AND user_id IS NOT NULL
+),
+deduplicated AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (PARTITION BY account_id, user_id, event_id ORDER BY {order}) AS copy
+    FROM placed)
+  WHERE event_id IS NULL OR copy = 1
+),
+flagged AS (
+  SELECT *,
+    CASE
+      WHEN lag(event_time) OVER w IS NULL THEN 1
+      WHEN lag(event_type) OVER w IN ('tab_close', 'tab_hidden') THEN 1
+      WHEN lag(tab_id) OVER w IS DISTINCT FROM tab_id THEN 1
+      WHEN lag(app_id) OVER w IS DISTINCT FROM app_id THEN 1
+      WHEN event_type IN ('tab_open', 'tab_visible') THEN 1
+      WHEN epoch_us(event_time) - epoch_us(lag(event_time) OVER w) > {timeout_case(default, apps)} THEN 1
+      ELSE 0
+    END AS starts
+  FROM deduplicated
+  WINDOW w AS (PARTITION BY account_id, user_id ORDER BY {order})
+),
+numbered AS (
+  SELECT *, sum(starts) OVER (PARTITION BY account_id, user_id ORDER BY {order}
+                              ROWS UNBOUNDED PRECEDING) AS session_seq
+  FROM flagged
+),
+sessions AS (
+  SELECT account_id, user_id, session_seq, min(event_time) AS start_time,
+         max(event_time) AS end_time, count(*) AS event_count,
+         count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
+         (epoch_us(max(event_time)) - epoch_us(min(event_time))) / 1e6 AS duration_seconds
+  FROM numbered GROUP BY account_id, user_id, session_seq
+)
+SELECT count(*) AS sessions, sum(event_count) AS events, sum(duration_seconds) AS seconds
+FROM sessions"""
+
+
+def chdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
+    order = ", ".join(f"{c} ASC NULLS FIRST" for c in ORDER)
+    frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    # A value no id has, so that NULL tabs and apps compare as their own value.
+    null = "'\\x00'"
+    return f"""
+WITH placed AS (
+  SELECT {", ".join(EVENT_COLUMNS)} FROM file('{files}', Parquet)
+  WHERE event_time IS NOT NULL AND user_id IS NOT NULL
+),
+deduplicated AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (PARTITION BY account_id, user_id, event_id ORDER BY {order}) AS copy
+    FROM placed)
+  WHERE event_id IS NULL OR copy = 1
+),
+flagged AS (
+  SELECT *,
+    row_number() OVER w AS n,
+    lagInFrame(event_type) OVER w AS prev_type,
+    lagInFrame(ifNull(tab_id, {null})) OVER w AS prev_tab,
+    lagInFrame(ifNull(app_id, {null})) OVER w AS prev_app,
+    lagInFrame(toUnixTimestamp64Micro(event_time)) OVER w AS prev_us
+  FROM deduplicated
+  WINDOW w AS (PARTITION BY account_id, user_id ORDER BY {order} {frame})
+),
+started AS (
+  SELECT *,
+    if(n = 1 OR prev_type IN ('tab_close', 'tab_hidden') OR prev_tab != ifNull(tab_id, {null})
+       OR prev_app != ifNull(app_id, {null}) OR event_type IN ('tab_open', 'tab_visible')
+       OR toUnixTimestamp64Micro(event_time) - prev_us > {timeout_case(default, apps)}, 1, 0) AS starts
+  FROM flagged
+),
+numbered AS (
+  SELECT *, sum(starts) OVER (PARTITION BY account_id, user_id ORDER BY {order} {frame}) AS session_seq
+  FROM started
+),
+sessions AS (
+  SELECT account_id, user_id, session_seq, min(event_time) AS start_time,
+         max(event_time) AS end_time, count(*) AS event_count,
+         countIf(event_type = 'page_view') AS page_views,
+         (toUnixTimestamp64Micro(max(event_time)) - toUnixTimestamp64Micro(min(event_time))) / 1e6
+           AS duration_seconds
+  FROM numbered GROUP BY account_id, user_id, session_seq
+)
+SELECT count() AS sessions, sum(event_count) AS events, sum(duration_seconds) AS seconds
+FROM sessions
+SETTINGS max_threads = {os.cpu_count()}"""
+
+
+def run_duckdb(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+    import duckdb
+
+    row = duckdb.connect().execute(duckdb_sql(files, default, apps)).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def run_chdb(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+    import chdb
+
+    out = chdb.query(chdb_sql(files, default, apps), "CSV").bytes().decode().strip()
+    sessions, events, _ = out.split(",")
+    return int(sessions), int(events)
+
+
+def run_polars(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+    import polars as pl
+
+    keys = ["account_id", "user_id"]
+    timeout_us = pl.lit(int(default * 1_000_000))
+    for app, seconds in apps.items():
+        timeout_us = pl.when(pl.col("app_id") == app).then(int(seconds * 1_000_000)).otherwise(timeout_us)
+    us = pl.col("event_time").dt.epoch("us")
+
+    def changed(column: str) -> pl.Expr:
+        # Distinct from the previous row, NULL-aware.
+        col, prev = pl.col(column), pl.col(column).shift(1)
+        return (col != prev).fill_null(col.is_null() != prev.is_null())
+
+    events = (
+        pl.scan_parquet(files)
+        .select(EVENT_COLUMNS)
+        .filter(pl.col("event_time").is_not_null() & pl.col("user_id").is_not_null())
+        .sort(keys + ORDER, nulls_last=False)
+        # Duplicates: the first of each (account, user, event_id) in timeline order counts.
+        .filter(pl.col("event_id").is_null() | pl.struct(keys + ["event_id"]).is_first_distinct())
+    )
+    first = changed("account_id") | changed("user_id")
+    starts = (
+        first
+        | pl.col("event_type").shift(1).is_in(["tab_close", "tab_hidden"]).fill_null(False)
+        | changed("tab_id")
+        | changed("app_id")
+        | pl.col("event_type").is_in(["tab_open", "tab_visible"]).fill_null(False)
+        | ((us - us.shift(1)) > timeout_us).fill_null(False)
+    )
+    sessions = (
+        events.with_columns(session=starts.cast(pl.UInt32).cum_sum())
+        .group_by("session")
+        .agg(
+            pl.col("event_time").min().alias("start_time"),
+            pl.col("event_time").max().alias("end_time"),
+            pl.len().alias("event_count"),
+            (pl.col("event_type") == "page_view").sum().alias("page_views"),
+        )
+        .with_columns(((pl.col("end_time") - pl.col("start_time")).dt.total_microseconds() / 1e6)
+                      .alias("duration_seconds"))
+        .select(pl.len().alias("sessions"), pl.col("event_count").sum().alias("events"))
+        .collect()
+    )
+    return int(sessions["sessions"][0]), int(sessions["events"][0])
+
+
+PEERS = {"duckdb": run_duckdb, "chdb": run_chdb, "polars": run_polars}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and measuring
+
+
+def run_checked(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def measured(command: list[str], timeout: float) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (bytes) and stdout of one process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise RuntimeError(f"timed out after {timeout} s")
+    wall = time.perf_counter() - start
+    # The command runs under `--peak` (see `wrap`), which prints the peak RSS of its child last.
+    if process.returncode != 0:
+        raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else f"exit {process.returncode}")
+    lines = out.strip().splitlines()
+    peak = int(lines[-1].removeprefix("peak_rss_bytes="))
+    return wall, peak, "\n".join(lines[:-1])
+
+
+def wrap(command: list[str]) -> list[str]:
+    """Runs `command` under this program's `--peak` mode, which reports its peak RSS."""
+    return [sys.executable, __file__, "--peak", "--", *command]
+
+
+def peak_main(command: list[str]) -> int:
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        print(f"peak_rss_bytes={usage.ru_maxrss * 1024}", flush=True)
+    return code
+
+
+def dwell_query(dwell: str, data: Path, sql: str, memory_limit: str | None) -> list[str]:
+    command = [dwell, "sql", "--data", str(data), "--format", "csv", "-c", sql]
+    if memory_limit:
+        command += ["--memory-limit", memory_limit]
+    return command
+
+
+SESSIONS_SQL = ("SELECT count(*) AS sessions, sum(event_count) AS events, sum(duration_seconds) AS s, "
+                "count(end_reason) AS reasons, sum(length(session_id)) AS id_chars FROM sessions")
+# Sums of lengths rather than min/max, which DataFusion answers from Parquet statistics without
+# reading the columns.
+SCAN_SQL = ("SELECT count(*), min(event_time), max(event_time), sum(length(account_id)), "
+            "sum(length(user_id)), sum(length(app_id)), sum(length(tab_id)), "
+            "sum(length(event_type)), sum(length(event_id)) FROM events")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dwell", default="target/release/dwell")
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated, e.g. 1M,10M,100M")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", default="/tmp/dwell-bench", help="where data is generated")
+    parser.add_argument("--out", default="benches/sessions/results")
+    parser.add_argument("--engines", default="dwell,duckdb,chdb,polars")
+    parser.add_argument("--memory-limit", default=None,
+                        help="dwell's memory limit (e.g. 2GiB), for every dwell run")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    args = parser.parse_args()
+
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in sizes:
+        paths = prepare(args.dwell, Path(args.work), size)
+        default, apps = read_timeouts(paths["unsorted"] / "dwell.toml")
+        files = str(paths["unsorted"] / "events" / "*.parquet")
+        cases: list[tuple[str, list[str]]] = []
+        if "dwell" in engines:
+            lim = args.memory_limit
+            cases += [
+                ("dwell", dwell_query(args.dwell, paths["unsorted"], SESSIONS_SQL, lim)),
+                ("dwell layout", dwell_query(args.dwell, paths["layout"], SESSIONS_SQL, lim)),
+                ("dwell layout scan", dwell_query(args.dwell, paths["layout"], SCAN_SQL, lim)),
+                ("dwell constant timeout",
+                 dwell_query(args.dwell, paths["unsorted-constant-timeout"], SESSIONS_SQL, lim)),
+            ]
+        for peer in PEERS:
+            if peer in engines:
+                cases.append((peer, [sys.executable, __file__, "--peer", peer, "--files", files,
+                                     "--timeouts", json.dumps([default, apps])]))
+        # Runs interleaved (case 1, case 2, ..., then again), so that a noisy moment of the
+        # machine does not land on one engine only.
+        runs: dict[str, list[tuple[float, int, str]]] = {name: [] for name, _ in cases}
+        errors: dict[str, str] = {}
+        for run in range(args.runs):
+            for name, command in cases:
+                if name in errors:
+                    continue
+                try:
+                    wall, peak, stdout = measured(wrap(command), args.timeout)
+                except RuntimeError as e:
+                    errors[name] = str(e)
+                    print(f"{show_size(size)} {name}: failed: {e}", flush=True)
+                    continue
+                runs[name].append((wall, peak, stdout))
+                print(f"{show_size(size)} run {run + 1} {name}: {wall:.2f} s, "
+                      f"{peak / 2**20:.0f} MiB: {stdout.splitlines()[-1]}", flush=True)
+        for name, _ in cases:
+            if name in errors:
+                results.append({"size": size, "engine": name, "error": errors[name]})
+                continue
+            walls = [w for w, _, _ in runs[name]]
+            answer = runs[name][-1][2].splitlines()[-1].split(",")
+            results.append({
+                "size": size, "engine": name, "median_s": statistics.median(walls), "runs_s": walls,
+                "peak_bytes": max(p for _, p, _ in runs[name]),
+                "sessions": int(answer[0]) if "scan" not in name else None,
+                "events": int(answer[1]) if "scan" not in name else int(answer[0]),
+            })
+        check(results, size)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results) + "\n" + goals(results)
+    (out / "results.md").write_text(table)
+    print(table)
+    chart(results, out / "sessions.svg")
+    return 0
+
+
+def check(results: list[dict], size: int) -> None:
+    """Every engine that finished found the same sessions and events."""
+    answers = {(r["sessions"], r["events"]) for r in results
+               if r["size"] == size and "error" not in r and r["sessions"] is not None}
+    if len(answers) > 1:
+        raise SystemExit(f"engines disagree at {show_size(size)}: " + json.dumps(
+            [r for r in results if r["size"] == size], indent=2))
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| events | engine | median s | peak MiB | sessions | ratio to dwell |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {show_size(r['size'])} | {r['engine']} | failed: {r['error']} | | | |")
+            continue
+        dwell = next((d for d in results if d["size"] == r["size"] and d["engine"] == "dwell"
+                      and "error" not in d), None)
+        ratio = f"{r['median_s'] / dwell['median_s']:.2f}" if dwell else ""
+        sessions = f"{r['sessions']:,}" if r["sessions"] is not None else "(scan)"
+        lines.append(f"| {show_size(r['size'])} | {r['engine']} | {r['median_s']:.2f} | "
+                     f"{r['peak_bytes'] / 2**20:,.0f} | {sessions} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def goals(results: list[dict]) -> str:
+    """The issue's four ratios, from the medians (each pair measured in the same run)."""
+
+    def median(size: int, engine: str) -> float | None:
+        found = [r["median_s"] for r in results
+                 if r["size"] == size and r["engine"] == engine and "error" not in r]
+        return found[0] if found else None
+
+    lines = ["| goal | size | ratio | target |", "|---|---:|---:|---|"]
+    for size in sorted({r["size"] for r in results}):
+        dwell = median(size, "dwell")
+        peers = [m for m in (median(size, p) for p in PEERS) if m is not None]
+        if dwell and peers:
+            lines.append(f"| 1: fastest peer / dwell (unsorted files) | {show_size(size)} | "
+                         f"{min(peers) / dwell:.2f} | >= 3 |")
+        layout, scan = median(size, "dwell layout"), median(size, "dwell layout scan")
+        if layout and scan:
+            lines.append(f"| 2: dwell on its layout / bare scan | {show_size(size)} | "
+                         f"{layout / scan:.2f} | <= 1.5 |")
+        constant = median(size, "dwell constant timeout")
+        if dwell and constant:
+            lines.append(f"| 4: per-app timeouts / constant timeout | {show_size(size)} | "
+                         f"{dwell / constant:.2f} | <= 1.10 |")
+    sizes = sorted({r["size"] for r in results})
+    for small, large in zip(sizes, sizes[1:]):
+        a, b = median(small, "dwell"), median(large, "dwell")
+        if a and b:
+            lines.append(f"| 3: dwell {show_size(large)} / {show_size(small)} | | {b / a:.2f} | "
+                         f"<= {1.1 * large / small:.0f} (with --memory-limit 2GiB at 100M) |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for engine in dict.fromkeys(r["engine"] for r in results):
+        points = sorted((r["size"], r["median_s"]) for r in results
+                        if r["engine"] == engine and "error" not in r)
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=engine)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("events")
+    ax.set_ylabel("median wall time (s), whole process")
+    ax.set_title("sessions over generated events (2 cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--peak":
+        sys.exit(peak_main(sys.argv[3:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "--peer":
+        peer_args = argparse.ArgumentParser()
+        peer_args.add_argument("--peer")
+        peer_args.add_argument("--files")
+        peer_args.add_argument("--timeouts")
+        a = peer_args.parse_args()
+        default_timeout, app_timeouts = json.loads(a.timeouts)
+        sessions_found, events_found = PEERS[a.peer](a.files, default_timeout, app_timeouts)
+        print(f"sessions,events\n{sessions_found},{events_found}")
+        sys.exit(0)
+    sys.exit(main())
