@@ -249,3 +249,49 @@ async fn the_prompt_takes_multi_line_statements_and_survives_errors() {
     );
     assert!(lines[2].starts_with("1 rows in"), "{err}");
 }
+
+/// `--memory-limit` takes sizes with units, runs queries within the limit with the same answers,
+/// and refuses sizes it cannot read, naming them.
+#[tokio::test]
+async fn memory_limit_takes_sizes_and_gives_the_same_answers() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let loc = data.path().to_str().expect("utf-8");
+    dwell(&[
+        "generate", "--events", "3000", "--users", "30", "--days", "3", "--data", loc,
+    ])
+    .await
+    .expect("generate");
+    let sql = "SELECT count(*) AS n, sum(event_count) AS e FROM sessions";
+    let unlimited = dwell(&["sql", "--data", loc, "--format", "csv", "-c", sql])
+        .await
+        .expect("sql");
+    for limit in ["64MiB", "0.5GB", "1GiB", "100000000"] {
+        let limited = dwell(&[
+            "sql",
+            "--data",
+            loc,
+            "--memory-limit",
+            limit,
+            "--format",
+            "csv",
+            "-c",
+            sql,
+        ])
+        .await
+        .expect("sql within the limit");
+        assert_eq!(limited, unlimited, "--memory-limit {limit}");
+    }
+    for (bad, says) in [
+        ("12XB", "unknown unit"),
+        ("lots", "not a size"),
+        ("0", "not a usable memory size"),
+    ] {
+        let error = dwell(&["sql", "--data", loc, "--memory-limit", bad, "-c", sql])
+            .await
+            .expect_err("bad size");
+        assert!(
+            error.contains("--memory-limit") && error.contains(says),
+            "--memory-limit {bad}: {error}"
+        );
+    }
+}

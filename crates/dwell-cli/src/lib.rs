@@ -115,6 +115,9 @@ fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 2GiB"))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -129,9 +132,6 @@ fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
             ));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 2GiB"))?;
     let bytes = value * scale;
     if bytes < 1.0 || !bytes.is_finite() || bytes > usize::MAX as f64 {
         return Err(format!("{text:?} is not a usable memory size"));

@@ -482,7 +482,23 @@ impl<'a> Columns<'a> {
         }
         let timeout_nanos = match (timeout, self.timeout) {
             (Timeout::Constant(nanos), _) => nanos,
-            (Timeout::PerRow, Some(column)) => row_timeout(column, row)?,
+            (Timeout::PerRow, Some(column)) => {
+                // The usual case (an interval literal per application) read directly; anything
+                // else, and any value the fast path would have to judge, the general way.
+                match column.as_primitive_opt::<IntervalMonthDayNanoType>() {
+                    Some(intervals) if intervals.is_valid(row) => {
+                        let v = intervals.value(row);
+                        match i64::from(v.days)
+                            .checked_mul(NANOS_PER_DAY)
+                            .and_then(|n| n.checked_add(v.nanoseconds))
+                        {
+                            Some(nanos) if v.months == 0 && nanos > 0 => nanos,
+                            _ => row_timeout(column, row)?,
+                        }
+                    }
+                    _ => row_timeout(column, row)?,
+                }
+            }
             (Timeout::PerRow, None) => DEFAULT_TIMEOUT_NANOS,
         };
         Ok(Some(Event {
