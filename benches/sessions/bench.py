@@ -73,13 +73,18 @@ def read_timeouts(settings: Path) -> tuple[float, dict[str, float]]:
 # Data
 
 
-def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool) -> dict[str, Path]:
+def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool,
+            replicate_from: int | None) -> dict[str, Path]:
     """Generated data (dwell's layout), an unsorted copy, and a constant-timeout view of each."""
     base = work / show_size(events)
     layout = base / "layout"
     if not (layout / ".complete").exists():
         shutil.rmtree(layout, ignore_errors=True)
-        run_checked([dwell, "generate", "--data", str(layout), "--events", str(events)])
+        if replicate_from and events > replicate_from and events % replicate_from == 0:
+            source = prepare(dwell, work, replicate_from, False, None)["layout"]
+            replicate(source, layout, events // replicate_from)
+        else:
+            run_checked([dwell, "generate", "--data", str(layout), "--events", str(events)])
         (layout / ".complete").write_text("")
     paths = {"layout": layout}
     if unsorted_copy:
@@ -100,6 +105,36 @@ def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool) -> dict[st
             (constant / "dwell.toml").write_text(f'default_timeout = "{int(default)}s"\n')
         paths[f"{name}-constant-timeout"] = constant
     return paths
+
+
+def replicate(source: Path, target: Path, copies: int) -> None:
+    """`copies` copies of a generated data set, each with its own users (`user_id` and
+    `event_id` suffixed with the copy number), in the same layout: as many sessions per copy,
+    in a fraction of the time `dwell generate` takes (about 10M events per 6 minutes here)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    files = sorted((source / "events").rglob("*.parquet"))
+    jobs = [(f, target / "events" / f.parent.name / f"copy{k:03}-{f.name}", k)
+            for k in range(copies) for f in files]
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        list(pool.map(replicate_file, jobs, chunksize=8))
+    shutil.copy(source / "dwell.toml", target / "dwell.toml")
+    if (source / "users").exists():
+        shutil.copytree(source / "users", target / "users")
+
+
+def replicate_file(job: tuple[Path, Path, int]) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    source, target, copy = job
+    table = pq.read_table(source)
+    for column in ["user_id", "event_id"]:
+        i = table.schema.get_field_index(column)
+        table = table.set_column(i, column, pc.binary_join_element_wise(
+            table.column(column), f"c{copy}", "-"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, target, compression="zstd")
 
 
 def shuffle_copy(source: Path, target: Path, files: int = 8) -> None:
@@ -366,6 +401,9 @@ def main() -> int:
     parser.add_argument("--memory-limit", default=None,
                         help="dwell's memory limit (e.g. 2GiB), for every dwell run")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument("--replicate-from", default=None,
+                        help="make larger sizes from copies of this size's data (e.g. 10M) "
+                             "with distinct users instead of generating them")
     parser.add_argument("--layout-only", action="store_true",
                         help="dwell on its own layout only: no unsorted copy (which needs the "
                              "whole data set in Python's memory), no peers")
@@ -377,7 +415,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for size in sizes:
-        paths = prepare(args.dwell, Path(args.work), size, not args.layout_only)
+        replicate_from = parse_size(args.replicate_from) if args.replicate_from else None
+        paths = prepare(args.dwell, Path(args.work), size, not args.layout_only, replicate_from)
         default, apps = read_timeouts(paths["layout"] / "dwell.toml")
         cases: list[tuple[str, list[str]]] = []
         lim = args.memory_limit
