@@ -174,23 +174,24 @@ pub(crate) fn view_statements(settings: &Settings, events: &Schema) -> Vec<Strin
         }
     }
 
-    // The timeout of each row's application: a CASE over the configured apps, or a constant.
-    let (timeout_expr, timeout_seconds) = if settings.app_timeouts.is_empty() {
-        (
-            interval(settings.default_timeout),
-            format!("{:?}", settings.default_timeout.as_secs_f64()),
-        )
-    } else {
-        let mut t = String::from("CASE e.app_id");
-        let mut s = String::from("CASE e.app_id");
-        for (app, timeout) in &settings.app_timeouts {
-            write!(t, " WHEN {} THEN {}", literal(app), interval(*timeout)).expect("string");
-            write!(s, " WHEN {} THEN {:?}", literal(app), timeout.as_secs_f64()).expect("string");
+    // The timeout of an application: a CASE over the configured apps, or a constant; as an
+    // interval for `sessionize` and as seconds for the views' columns.
+    let timeout_of = |app: &str, value: &dyn Fn(Duration) -> String| {
+        if settings.app_timeouts.is_empty() {
+            return value(settings.default_timeout);
         }
-        write!(t, " ELSE {} END", interval(settings.default_timeout)).expect("string");
-        write!(s, " ELSE {:?} END", settings.default_timeout.as_secs_f64()).expect("string");
-        (t, s)
+        let mut case = format!("CASE {app}");
+        for (id, timeout) in &settings.app_timeouts {
+            write!(case, " WHEN {} THEN {}", literal(id), value(*timeout)).expect("string");
+        }
+        write!(case, " ELSE {} END", value(settings.default_timeout)).expect("string");
+        case
     };
+    let seconds = |d: Duration| format!("{:?}", d.as_secs_f64());
+    let timeout_expr = timeout_of("e.app_id", &interval);
+    let timeout_seconds = timeout_of("e.app_id", &seconds);
+    // Per session (one app each) rather than per event: a tenth of the rows.
+    let session_timeout_seconds = timeout_of("app_id", &seconds);
     let max_duration = settings
         .max_session_duration
         .map_or_else(|| "NULL".to_owned(), interval);
@@ -245,7 +246,6 @@ WITH grouped AS (
          count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
          count(*) FILTER (WHERE event_type = 'user_action') AS user_actions,
          count(*) FILTER (WHERE event_type = 'content_engagement') AS content_engagements,
-         max(timeout_seconds) AS timeout_seconds,
          max(previous_end_reason) AS previous_end_reason,
          max(CASE WHEN event_type IN ('tab_close', 'tab_hidden') THEN event_type END)
            AS closing_event
@@ -253,7 +253,7 @@ WITH grouped AS (
   GROUP BY account_id, user_id, session_id, session_seq
 ),
 framed AS (
-  SELECT *,
+  SELECT *, {session_timeout_seconds} AS timeout_seconds,
          max(end_time) OVER (PARTITION BY account_id) AS newest_time,
          lead(user_id) OVER next_session AS next_user_id,
          lead(previous_end_reason) OVER next_session AS next_previous_end_reason
