@@ -172,11 +172,11 @@ def timeout_case(default: float, apps: dict[str, float], quote: str = "'") -> st
     return f"CASE app_id {whens} ELSE {int(default * 1_000_000)} END"
 
 
-def duckdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
-    order = ", ".join(f"{c} NULLS FIRST" for c in ORDER)
-    return f"""
-WITH placed AS (
-  SELECT {", ".join(EVENT_COLUMNS)} FROM read_parquet('{files}')
+def deduplicated_events(source: str, order: str) -> str:
+    """The CTEs `placed` (events with a time and a user) and `deduplicated` (SESSIONS.md §2: the
+    first of each (account, user, event_id) in timeline order), for DuckDB and ClickHouse."""
+    return f"""WITH placed AS (
+  SELECT {", ".join(EVENT_COLUMNS)} FROM {source}
   WHERE event_time IS NOT NULL AND user_id IS NOT NULL
 ),
 deduplicated AS (
@@ -184,7 +184,13 @@ deduplicated AS (
     SELECT *, row_number() OVER (PARTITION BY account_id, user_id, event_id ORDER BY {order}) AS copy
     FROM placed)
   WHERE event_id IS NULL OR copy = 1
-),
+),"""
+
+
+def duckdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
+    order = ", ".join(f"{c} NULLS FIRST" for c in ORDER)
+    return f"""
+{deduplicated_events(f"read_parquet('{files}')", order)}
 flagged AS (
   SELECT *,
     CASE
@@ -221,16 +227,7 @@ def chdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
     # A value no id has, so that NULL tabs and apps compare as their own value.
     null = "'\\x00'"
     return f"""
-WITH placed AS (
-  SELECT {", ".join(EVENT_COLUMNS)} FROM file('{files}', Parquet)
-  WHERE event_time IS NOT NULL AND user_id IS NOT NULL
-),
-deduplicated AS (
-  SELECT * FROM (
-    SELECT *, row_number() OVER (PARTITION BY account_id, user_id, event_id ORDER BY {order}) AS copy
-    FROM placed)
-  WHERE event_id IS NULL OR copy = 1
-),
+{deduplicated_events(f"file('{files}', Parquet)", order)}
 flagged AS (
   SELECT *,
     row_number() OVER w AS n,
