@@ -48,12 +48,13 @@ impl Drop for Served {
 pub(crate) const PASSWORD: &str = "s3cret";
 pub(crate) const TOKEN: &str = "tok-0123456789";
 
-/// An auth file with a user (`analyst`, plain password) and a token (`grafana`, by digest).
+/// An auth file with a user (`analyst`, plain password) and a token (`grafana`, by digest),
+/// both administrators (every account).
 pub(crate) fn auth_toml() -> String {
     use sha2_digest::hex_sha256;
     format!(
-        "[[users]]\nname = \"analyst\"\npassword = \"{PASSWORD}\"\n\n\
-         [[tokens]]\nname = \"grafana\"\ntoken_sha256 = \"{}\"\n",
+        "[[users]]\nname = \"analyst\"\npassword = \"{PASSWORD}\"\nadmin = true\n\n\
+         [[tokens]]\nname = \"grafana\"\ntoken_sha256 = \"{}\"\nadmin = true\n",
         hex_sha256(TOKEN.as_bytes())
     )
 }
@@ -905,7 +906,7 @@ pub(crate) fn events_batch(user: &str, count: usize) -> RecordBatch {
     .expect("events batch")
 }
 
-fn append(table: &str) -> CommandStatementIngest {
+pub(crate) fn append(table: &str) -> CommandStatementIngest {
     CommandStatementIngest {
         table_definition_options: Some(TableDefinitionOptions {
             if_not_exist: TableNotExistOption::Fail as i32,
@@ -1094,12 +1095,29 @@ fn auth_files_are_checked_and_errors_name_the_entry() {
             "users[0].name",
         ),
         (
-            "[[users]]\nname = \"a\"\npassword = \"x\"\n[[users]]\nname = \"a\"\npassword = \"y\"\n",
+            "[[users]]\nname = \"a\"\npassword = \"x\"\nadmin = true\n\
+             [[users]]\nname = \"a\"\npassword = \"y\"\naccount = \"acme\"\n",
             "users[1].name: a is listed twice",
+        ),
+        (
+            "[[users]]\nname = \"a\"\npassword = \"x\"\n",
+            "users[0].account: names no account",
+        ),
+        (
+            "[[users]]\nname = \"a\"\npassword = \"x\"\nadmin = false\n",
+            "users[0].account: names no account",
+        ),
+        (
+            "[[tokens]]\nname = \"t\"\ntoken = \"x\"\naccount = \"acme\"\nadmin = true\n",
+            "tokens[0].account: give account",
+        ),
+        (
+            "[[tokens]]\nname = \"t\"\ntoken = \"x\"\naccount = \"\"\n",
+            "tokens[0].account: account is empty",
         ),
         ("[[tokens]]\nname = \"t\"\n", "tokens[0].token: missing"),
         (
-            "token_lifetime = \"soon\"\n[[tokens]]\nname = \"t\"\ntoken = \"x\"\n",
+            "token_lifetime = \"soon\"\n[[tokens]]\nname = \"t\"\ntoken = \"x\"\nadmin = true\n",
             "token_lifetime",
         ),
         ("[[users]]\nname = \"a\"\npasswd = \"x\"\n", "unknown field"),

@@ -8,4 +8,5 @@ mod slt;
 mod sql_vs_reference;
 mod storage;
 mod support;
+mod tenants;
 mod views;

@@ -22,6 +22,9 @@ pub enum Error {
         column: Option<String>,
         reason: String,
     },
+    /// The caller may not do this: an ingest naming another account than the caller's.
+    #[error("{file}: {reason}")]
+    Forbidden { file: String, reason: String },
     /// Object storage failed.
     #[error("storage: {0}")]
     Store(#[from] object_store::Error),

@@ -29,10 +29,13 @@ pub mod generate;
 pub mod ingest;
 mod location;
 mod settings;
+mod tenant;
 mod views;
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -46,7 +49,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::TryStreamExt;
@@ -60,6 +63,7 @@ pub use generate::GenerateOptions;
 pub use ingest::{IngestId, IngestReport, SourceFormat};
 pub use location::DataLocation;
 pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
+pub use tenant::Scope;
 pub use views::{TableDoc, VIEWS};
 
 use committed::{COMMITS_DIR, CommittedStore};
@@ -89,11 +93,6 @@ pub fn session_context_with_memory_limit(
     config: SessionConfig,
     memory_limit: Option<usize>,
 ) -> datafusion::error::Result<SessionContext> {
-    let rules = Optimizer::new()
-        .rules
-        .into_iter()
-        .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
-        .collect();
     let mut runtime = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     if let Some(limit) = memory_limit {
@@ -104,7 +103,6 @@ pub fn session_context_with_memory_limit(
         let pool = TrackConsumersPool::new(FairSpillPool::new(limit), NAMED_IN_ERRORS);
         runtime = runtime.with_memory_pool(Arc::new(pool));
     }
-    let runtime = runtime.build_arc()?;
     let mut config = config.with_information_schema(true);
     if memory_limit.is_some() {
         // Strings read as `Utf8View` share the decoded pages' buffers, and every batch that
@@ -126,6 +124,21 @@ pub fn session_context_with_memory_limit(
     // (account, user, session): the sessions view then aggregates in one pass instead of a
     // partial and a final one, even with few partitions (DataFusion's default wants 4).
     config.options_mut().optimizer.subset_repartition_threshold = 1;
+    context_over(config, runtime.build_arc()?, memory_limit.is_some())
+}
+
+/// A context with dwell's functions and rules over a runtime (memory pool, object stores) that
+/// other contexts may share: the tenants' contexts share the engine's.
+fn context_over(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    memory_limited: bool,
+) -> datafusion::error::Result<SessionContext> {
+    let rules = Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
+        .collect();
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -133,7 +146,7 @@ pub fn session_context_with_memory_limit(
         .with_optimizer_rules(rules)
         // After DataFusion's own rules: sessionize without its window operators. With a memory
         // limit the sort stays DataFusion's, which spills; without, one operator sorts faster.
-        .with_physical_optimizer_rule(Arc::new(if memory_limit.is_some() {
+        .with_physical_optimizer_rule(Arc::new(if memory_limited {
             dwell_session::SessionizeRule::over_sorted_input()
         } else {
             dwell_session::SessionizeRule::sorting_in_memory()
@@ -142,6 +155,30 @@ pub fn session_context_with_memory_limit(
     let mut ctx = SessionContext::new_with_state(state);
     dwell_session::register_all(&mut ctx)?;
     Ok(ctx)
+}
+
+/// Most accounts' contexts kept at once.
+const MAX_CACHED_TENANTS: usize = 1_000;
+
+/// (Re-)creates the views in `ctx` over the `events` table registered there.
+///
+/// # Panics
+///
+/// Never: the view statements are the engine's own.
+async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
+    let schema = ctx.table_provider("events").await?.schema();
+    for statement in views::view_statements(settings, &schema) {
+        let name = statement
+            .split_whitespace()
+            .nth(2)
+            .expect("CREATE VIEW name")
+            .to_owned();
+        ctx.deregister_table(name.as_str())?;
+        ctx.sql(&statement)
+            .await
+            .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
+    }
+    Ok(())
 }
 
 /// Events per generated chunk: each chunk is one ingest, so memory stays bounded.
@@ -222,7 +259,10 @@ impl EngineBuilder {
             location: location.with_store(committed),
             settings: RwLock::new(settings),
             fixed_settings,
+            memory_limited: self.memory_limit.is_some(),
             ingest_lock: Mutex::new(()),
+            generation: AtomicU64::new(0),
+            tenants: std::sync::Mutex::new(HashMap::new()),
         };
         engine.refresh().await?;
         Ok(engine)
@@ -257,8 +297,14 @@ pub struct Engine {
     settings: RwLock<Settings>,
     /// Settings given by the builder rather than read from `dwell.toml`.
     fixed_settings: bool,
+    memory_limited: bool,
     /// Ingests land one at a time, so each sees the schema the previous one left.
     ingest_lock: Mutex<()>,
+    /// Counts re-registrations of the tables and views; a tenant's context from an older
+    /// generation is built again.
+    generation: AtomicU64,
+    /// Each account's context, with the generation it was built at.
+    tenants: std::sync::Mutex<HashMap<String, (u64, SessionContext)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -432,21 +478,69 @@ impl Engine {
     ///
     /// Never: the view statements are the engine's own.
     pub async fn refresh_views(&self) -> Result<()> {
-        let settings = self.settings();
-        let schema = self.ctx.table_provider("events").await?.schema();
-        for statement in views::view_statements(&settings, &schema) {
-            let name = statement
-                .split_whitespace()
-                .nth(2)
-                .expect("CREATE VIEW name")
-                .to_owned();
-            self.ctx.deregister_table(name.as_str())?;
-            self.ctx
-                .sql(&statement)
-                .await
-                .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
-        }
+        create_views(&self.ctx, &self.settings()).await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The context a caller of `scope` queries: the engine's own for [`Scope::All`]; for an
+    /// account, one where `events` and `users` hold only that account's rows (filtered at the
+    /// scan, whatever the SQL), with the same settings tables and the views built over those.
+    /// A table without an `account_id` column is left out of an account's context.
+    pub async fn context_for(&self, scope: &Scope) -> Result<SessionContext> {
+        let Scope::Account(account) = scope else {
+            return Ok(self.ctx.clone());
+        };
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some((built, ctx)) = self.tenant_contexts().get(account)
+            && *built == generation
+        {
+            return Ok(ctx.clone());
+        }
+        let ctx = context_over(
+            self.ctx.copied_config(),
+            self.ctx.runtime_env(),
+            self.memory_limited,
+        )?;
+        for name in [
+            "events",
+            "users",
+            "app_settings",
+            "dwell_settings",
+            "dwell_columns",
+        ] {
+            if !self.ctx.table_exist(name)? {
+                continue;
+            }
+            let table = self.ctx.table_provider(name).await?;
+            let table: Arc<dyn TableProvider> = if matches!(name, "events" | "users") {
+                match tenant::AccountScoped::new(table, account) {
+                    Some(scoped) => Arc::new(scoped),
+                    None => continue,
+                }
+            } else {
+                table
+            };
+            ctx.register_table(name, table)?;
+        }
+        if ctx.table_exist("events")? {
+            create_views(&ctx, &self.settings()).await?;
+        }
+        let mut tenants = self.tenant_contexts();
+        // Accounts come and go with the callers; a bound keeps the cache from growing without
+        // end (a context is rebuilt in milliseconds).
+        if tenants.len() >= MAX_CACHED_TENANTS {
+            tenants.clear();
+        }
+        tenants.insert(account.clone(), (generation, ctx.clone()));
+        Ok(ctx)
+    }
+
+    fn tenant_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, SessionContext)>> {
+        // A panic while the map was held left whole entries behind.
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn replace_table(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
@@ -531,6 +625,25 @@ impl Engine {
     ) -> Result<IngestReport> {
         self.ingest_batches_then(source, id, schema, batches, true)
             .await
+    }
+
+    /// Ingests batches on behalf of a caller of `scope`: an account's caller lands events of
+    /// its account only (see `tenant::confine_ingest`). The ingest id is the hash of the
+    /// batches as landed, so a retry lands nothing new and two accounts' identical uploads stay
+    /// two ingests.
+    pub async fn ingest_batches_for(
+        &self,
+        scope: &Scope,
+        source: &str,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<IngestReport> {
+        let (schema, batches) = match scope {
+            Scope::All => (Arc::clone(schema), batches.to_vec()),
+            Scope::Account(account) => tenant::confine_ingest(source, account, schema, batches)?,
+        };
+        let id = IngestId::of_batches(&batches)?;
+        self.ingest_batches(source, &id, &schema, &batches).await
     }
 
     async fn ingest_batches_then(

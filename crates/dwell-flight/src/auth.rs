@@ -8,12 +8,22 @@
 //! [[users]]
 //! name = "analyst"
 //! password_sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+//! account = "acme"      # sees and lands the events of account_id "acme" only
+//!
+//! [[users]]
+//! name = "ops"
+//! password_sha256 = "..."
+//! admin = true          # sees every account
 //!
 //! # Long-lived tokens for tools that send `authorization: Bearer <token>` directly.
 //! [[tokens]]
 //! name = "grafana"
 //! token_sha256 = "..."
+//! account = "acme"
 //! ```
+//!
+//! Every entry names its `account` or says `admin = true`: there is no default, so a
+//! forgotten line cannot open every account's data.
 //!
 //! `password = "..."` and `token = "..."` (plain text) are accepted too, for tests and local
 //! use; the `_sha256` forms keep the file free of secrets. Handshake tokens live for
@@ -27,6 +37,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
+use dwell_engine::Scope;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::Status;
@@ -58,6 +69,8 @@ struct UserEntry {
     name: String,
     password: Option<String>,
     password_sha256: Option<String>,
+    account: Option<String>,
+    admin: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +79,8 @@ struct TokenEntry {
     name: String,
     token: Option<String>,
     token_sha256: Option<String>,
+    account: Option<String>,
+    admin: Option<bool>,
 }
 
 type Digest32 = [u8; 32];
@@ -92,8 +107,8 @@ fn parse_hex_digest(text: &str) -> Option<Digest32> {
 
 /// The credentials a server accepts, read from an `--auth` file.
 pub struct AuthConfig {
-    users: HashMap<String, Digest32>,
-    tokens: Vec<(String, Digest32)>,
+    users: HashMap<String, (Digest32, Scope)>,
+    tokens: Vec<(String, Digest32, Scope)>,
     token_lifetime: Duration,
 }
 
@@ -106,7 +121,7 @@ impl fmt::Debug for AuthConfig {
             .field("users", &users)
             .field(
                 "tokens",
-                &self.tokens.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self.tokens.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
             )
             .field("token_lifetime", &self.token_lifetime)
             .finish()
@@ -150,6 +165,25 @@ impl AuthConfig {
                 )),
                 (None, None) => Err(error(key, "missing".into())),
             };
+        let scope = |key: String, account: Option<String>, admin: Option<bool>| {
+            match (
+            account, admin,
+        ) {
+            (Some(account), None | Some(false)) if !account.is_empty() => {
+                Ok(Scope::Account(account))
+            }
+            (None, Some(true)) => Ok(Scope::All),
+            (Some(_), Some(true)) => Err(error(
+                key,
+                "give account = \"...\" or admin = true, not both".into(),
+            )),
+            (Some(_), _) => Err(error(key, "account is empty".into())),
+            (None, _) => Err(error(
+                key,
+                "names no account: give account = \"...\" (that account's data only) or admin = true (every account)".into(),
+            )),
+        }
+        };
         let mut users = HashMap::new();
         for (i, user) in parsed.users.into_iter().enumerate() {
             if user.name.is_empty() || user.name.contains(':') {
@@ -163,7 +197,8 @@ impl AuthConfig {
                 user.password,
                 user.password_sha256,
             )?;
-            if users.insert(user.name.clone(), digest).is_some() {
+            let scope = scope(format!("users[{i}].account"), user.account, user.admin)?;
+            if users.insert(user.name.clone(), (digest, scope)).is_some() {
                 return Err(error(
                     format!("users[{i}].name"),
                     format!("{} is listed twice", user.name),
@@ -180,7 +215,8 @@ impl AuthConfig {
                 token.token,
                 token.token_sha256,
             )?;
-            tokens.push((token.name, digest));
+            let scope = scope(format!("tokens[{i}].account"), token.account, token.admin)?;
+            tokens.push((token.name, digest, scope));
         }
         if users.is_empty() && tokens.is_empty() {
             return Err(error(
@@ -208,13 +244,27 @@ impl AuthConfig {
     }
 }
 
-/// Who made a call: a user or token name from the auth file, or `anonymous` without one.
+/// Who made a call (a user or token name from the auth file, or `anonymous` without one) and
+/// whose data it may see.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Caller(pub(crate) String);
+pub(crate) struct Caller {
+    pub(crate) name: String,
+    pub(crate) scope: Scope,
+}
+
+impl Caller {
+    /// The caller of a server without an auth file (loopback only, unless told otherwise).
+    fn anonymous() -> Self {
+        Caller {
+            name: "anonymous".into(),
+            scope: Scope::All,
+        }
+    }
+}
 
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 
@@ -249,7 +299,7 @@ impl Authenticator {
     /// Checks `Basic base64(user:password)` (padded or not).
     fn check_basic(&self, encoded: &str) -> Result<Caller, Status> {
         let Some(config) = &self.config else {
-            return Ok(Caller("anonymous".into()));
+            return Ok(Caller::anonymous());
         };
         let bytes = BASE64_ANY_PADDING
             .decode(encoded.trim())
@@ -261,22 +311,28 @@ impl Authenticator {
             .ok_or_else(|| Status::invalid_argument("Basic credentials must be user:password"))?;
         let presented = sha256(password.as_bytes());
         match config.users.get(user) {
-            Some(expected) if same_digest(expected, &presented) => Ok(Caller(user.to_owned())),
+            Some((expected, scope)) if same_digest(expected, &presented) => Ok(Caller {
+                name: user.to_owned(),
+                scope: scope.clone(),
+            }),
             _ => Err(unauthenticated()),
         }
     }
 
     fn check_bearer(&self, token: &str) -> Result<Caller, Status> {
         let Some(config) = &self.config else {
-            return Ok(Caller("anonymous".into()));
+            return Ok(Caller::anonymous());
         };
         let presented = sha256(token.trim().as_bytes());
-        if let Some((name, _)) = config
+        if let Some((name, _, scope)) = config
             .tokens
             .iter()
-            .find(|(_, digest)| same_digest(digest, &presented))
+            .find(|(_, digest, _)| same_digest(digest, &presented))
         {
-            return Ok(Caller(name.clone()));
+            return Ok(Caller {
+                name: name.clone(),
+                scope: scope.clone(),
+            });
         }
         let mut issued = self
             .issued
@@ -297,7 +353,7 @@ impl Authenticator {
     /// The caller of a request, from its `authorization` header (Bearer or Basic).
     pub(crate) fn caller(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Caller, Status> {
         if !self.enabled() {
-            return Ok(Caller("anonymous".into()));
+            return Ok(Caller::anonymous());
         }
         let header = metadata
             .get("authorization")

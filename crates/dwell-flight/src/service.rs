@@ -28,7 +28,8 @@ use arrow_flight::{
 use bytes::Bytes;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::LogicalPlan;
-use dwell_engine::{Engine, IngestId};
+use datafusion::prelude::SessionContext;
+use dwell_engine::Engine;
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -196,24 +197,34 @@ impl SqlService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Plans SQL read-only, with parameters bound when given.
+    /// The context the caller's SQL and metadata calls see: its account's tables only, or all.
+    async fn context(&self, caller: &Caller) -> Result<SessionContext, Status> {
+        self.engine
+            .context_for(&caller.scope)
+            .await
+            .map_err(|e| engine_status(&e))
+    }
+
+    /// Plans SQL read-only in the caller's context, with parameters bound when given.
     pub(crate) async fn plan(
         &self,
+        caller: &Caller,
         sql: &str,
         params: Option<&RecordBatch>,
-    ) -> Result<LogicalPlan, Status> {
-        let state = self.engine.context().state();
-        let plan = plan_read_only(&state, sql).await?;
-        statement::bind(plan, params)
+    ) -> Result<(SessionContext, LogicalPlan), Status> {
+        let ctx = self.context(caller).await?;
+        let plan = plan_read_only(&ctx.state(), sql).await?;
+        Ok((ctx, statement::bind(plan, params)?))
     }
 
     /// The wire schema of a query's results.
     pub(crate) async fn result_schema(
         &self,
+        caller: &Caller,
         sql: &str,
         params: Option<&RecordBatch>,
     ) -> Result<SchemaRef, Status> {
-        let plan = self.plan(sql, params).await?;
+        let (_, plan) = self.plan(caller, sql, params).await?;
         Ok(wire_schema(plan.schema().as_arrow()))
     }
 
@@ -246,11 +257,16 @@ impl SqlService {
         }
     }
 
-    async fn metadata_batch(&self, command: MetadataCommand) -> Result<RecordBatch, Status> {
+    async fn metadata_batch(
+        &self,
+        command: MetadataCommand,
+        caller: &Caller,
+    ) -> Result<RecordBatch, Status> {
+        let ctx = self.context(caller).await?;
         let built = match command {
             MetadataCommand::Catalogs(c) => {
                 let mut b = c.into_builder();
-                let mut names = self.engine.context().catalog_names();
+                let mut names = ctx.catalog_names();
                 names.sort();
                 for name in names {
                     b.append(name);
@@ -259,16 +275,14 @@ impl SqlService {
             }
             MetadataCommand::Schemas(c) => {
                 let mut b = c.into_builder();
-                for (catalog, schema) in metadata::schemas(self.engine.context()) {
+                for (catalog, schema) in metadata::schemas(&ctx) {
                     b.append(catalog, schema);
                 }
                 b.build()
             }
             MetadataCommand::Tables(c) => {
                 let mut b = c.into_builder();
-                let tables = metadata::tables(self.engine.context())
-                    .await
-                    .map_err(|e| df_status(&e))?;
+                let tables = metadata::tables(&ctx).await.map_err(|e| df_status(&e))?;
                 for t in tables {
                     b.append(
                         &t.catalog,
@@ -312,19 +326,22 @@ impl SqlService {
         command: MetadataCommand,
         request: &Request<T>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = self.metadata_batch(command).await?;
+        let batch = self.metadata_batch(command, &caller_of(request)?).await?;
         Ok(Response::new(one_batch(batch, &rows_of(request))))
     }
 
     /// Executes a query and streams it in its wire schema.
     async fn execute(
         &self,
+        caller: &Caller,
         ticket: statement::Ticket,
         rows: RowCount,
     ) -> Result<Response<DoGetStream>, Status> {
-        let plan = self.plan(&ticket.sql, ticket.params.as_ref()).await?;
+        let (ctx, plan) = self
+            .plan(caller, &ticket.sql, ticket.params.as_ref())
+            .await?;
         let schema = wire_schema(plan.schema().as_arrow());
-        let frame = DataFrame::new(self.engine.context().state(), plan);
+        let frame = DataFrame::new(ctx.state(), plan);
         let batches = frame.execute_stream().await.map_err(|e| df_status(&e))?;
         let out_schema = Arc::clone(&schema);
         let batches = batches.map(move |batch| {
@@ -416,7 +433,9 @@ impl FlightSqlService for SqlService {
         if query.transaction_id.is_some() {
             return Err(Status::unimplemented("dwell has no transactions"));
         }
-        let schema = self.result_schema(&query.query, None).await?;
+        let schema = self
+            .result_schema(&caller_of(&request)?, &query.query, None)
+            .await?;
         let ticket = statement::Ticket {
             sql: query.query,
             params: None,
@@ -439,7 +458,7 @@ impl FlightSqlService for SqlService {
     ) -> Result<Response<FlightInfo>, Status> {
         let caller = caller_of(&request)?;
         let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
-        let schema = self.result_schema(&sql, params.as_ref()).await?;
+        let schema = self.result_schema(&caller, &sql, params.as_ref()).await?;
         let ticket = statement::Ticket { sql, params };
         let handle = TicketStatementQuery {
             statement_handle: ticket.encode()?,
@@ -563,8 +582,10 @@ impl FlightSqlService for SqlService {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        // The ticket holds SQL, not data: it runs in the context of whoever presents it.
         let ticket = statement::Ticket::decode(&ticket.statement_handle)?;
-        self.execute(ticket, rows_of(&request)).await
+        self.execute(&caller_of(&request)?, ticket, rows_of(&request))
+            .await
     }
 
     async fn do_get_prepared_statement(
@@ -574,8 +595,12 @@ impl FlightSqlService for SqlService {
     ) -> Result<Response<DoGetStream>, Status> {
         let caller = caller_of(&request)?;
         let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
-        self.execute(statement::Ticket { sql, params }, rows_of(&request))
-            .await
+        self.execute(
+            &caller,
+            statement::Ticket { sql, params },
+            rows_of(&request),
+        )
+        .await
     }
 
     async fn do_get_catalogs(
@@ -671,11 +696,11 @@ impl FlightSqlService for SqlService {
     async fn do_put_statement_update(
         &self,
         query: CommandStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         // Anything that would change data is refused by the read-only planner; a query is not
         // an update.
-        self.plan(&query.query, None).await?;
+        self.plan(&caller_of(&request)?, &query.query, None).await?;
         Err(Status::invalid_argument(
             "this statement returns rows: run it as a query, not an update",
         ))
@@ -688,7 +713,7 @@ impl FlightSqlService for SqlService {
     ) -> Result<i64, Status> {
         let caller = caller_of(&request)?;
         let (sql, _) = self.prepared(&query.prepared_statement_handle, &caller)?;
-        plan_read_only(&self.engine.context().state(), &sql).await?;
+        self.plan(&caller, &sql, None).await?;
         Err(Status::invalid_argument(
             "this statement returns rows: run it as a query, not an update",
         ))
@@ -703,11 +728,10 @@ impl FlightSqlService for SqlService {
         let rows = rows_of(&request);
         check_ingest_target(&command)?;
         let (schema, batches) = self.collect_put(request).await?;
-        let id = IngestId::of_batches(&batches).map_err(|e| engine_status(&e))?;
         let source = format!("ingest into events by {caller}");
         let report = self
             .engine
-            .ingest_batches(&source, &id, &schema, &batches)
+            .ingest_batches_for(&caller.scope, &source, &schema, &batches)
             .await
             .map_err(|e| engine_status(&e))?;
         rows.0.fetch_add(report.rows as u64, Ordering::Relaxed);
@@ -745,7 +769,7 @@ impl FlightSqlService for SqlService {
         if query.transaction_id.is_some() {
             return Err(Status::unimplemented("dwell has no transactions"));
         }
-        let state = self.engine.context().state();
+        let state = self.context(&caller).await?.state();
         let plan = plan_read_only(&state, &query.query).await?;
         let dataset_schema = wire_schema(plan.schema().as_arrow());
         let parameter_schema = statement::parameter_schema(&plan)?;
@@ -890,14 +914,14 @@ impl SqlService {
             .unpack::<CommandStatementQuery>()
             .map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?
         {
-            return self.result_schema(&query.query, None).await;
+            return self.result_schema(caller, &query.query, None).await;
         }
         if let Some(query) = any
             .unpack::<CommandPreparedStatementQuery>()
             .map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?
         {
             let (sql, params) = self.prepared(&query.prepared_statement_handle, caller)?;
-            return self.result_schema(&sql, params.as_ref()).await;
+            return self.result_schema(caller, &sql, params.as_ref()).await;
         }
         match metadata_command(&any)? {
             Some(command) => Ok(self.metadata_schema(&command)),

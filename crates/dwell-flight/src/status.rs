@@ -158,6 +158,7 @@ fn map_engine(error: &dwell_engine::Error) -> Mapped {
     match error {
         // The message names the column and what is wrong with it; the "file" is the request.
         E::Ingest { .. } => Mapped::shown(Code::InvalidArgument, error.to_string()),
+        E::Forbidden { .. } => Mapped::shown(Code::PermissionDenied, error.to_string()),
         E::Setting { .. } => Mapped::withheld(
             Code::FailedPrecondition,
             "the server's dwell.toml is invalid; the server log has the details",
