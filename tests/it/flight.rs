@@ -181,7 +181,7 @@ fn query_descriptor(sql: impl Into<String>) -> FlightDescriptor {
     )
 }
 
-async fn query(
+pub(crate) async fn query(
     client: &mut FlightSqlServiceClient<Channel>,
     sql: &str,
 ) -> Result<Vec<RecordBatch>, FlightError> {

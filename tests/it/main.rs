@@ -1,6 +1,7 @@
 //! dwell's integration tests. One binary, so DataFusion is linked once.
 
 mod cli;
+mod corpus;
 mod flight;
 mod python;
 mod queries;

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::flight::{append, client, events_batch, serve};
+use crate::flight::{append, client, events_batch, query, serve};
 use crate::support::{ints, texts};
 use crate::views::{generated, small};
 
@@ -220,23 +220,8 @@ async fn logged_in(
 }
 
 async fn count(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> i64 {
-    let batches = fetch_all(client, sql).await.expect(sql);
+    let batches = query(client, sql).await.expect(sql);
     ints(&batches, "n")[0].expect("count")
-}
-
-async fn fetch_all(
-    client: &mut FlightSqlServiceClient<Channel>,
-    sql: &str,
-) -> Result<Vec<RecordBatch>, FlightError> {
-    let info = client.execute(sql.to_owned(), None).await?;
-    let mut batches = Vec::new();
-    for endpoint in info.endpoint {
-        let mut stream = client.do_get(endpoint.ticket.expect("ticket")).await?;
-        while let Some(batch) = stream.try_next().await? {
-            batches.push(batch);
-        }
-    }
-    Ok(batches)
 }
 
 fn status_code(error: &FlightError) -> Code {

@@ -205,6 +205,16 @@ pub(crate) fn normalize(
             ));
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    for field in schema.fields() {
+        if !seen.insert(field.name().as_str()) {
+            return Err(Error::ingest(
+                name,
+                Some(field.name()),
+                "appears twice; every column needs its own name",
+            ));
+        }
+    }
     let mut fields = Vec::with_capacity(schema.fields().len());
     let mut converted: Vec<Vec<ArrayRef>> = vec![Vec::new(); batches.len()];
     for (index, field) in schema.fields().iter().enumerate() {
@@ -413,6 +423,16 @@ pub(crate) async fn land(
     rows: usize,
     encoded: Vec<(String, Vec<u8>)>,
 ) -> Result<IngestReport> {
+    if rows == 0 {
+        // A source with no events writes nothing, not even a marker.
+        return Ok(IngestReport {
+            source: source.to_owned(),
+            ingest_id: id.as_str().to_owned(),
+            rows,
+            files: vec![],
+            already_landed: false,
+        });
+    }
     let mut files = Vec::new();
     for (relative, bytes) in encoded {
         location

@@ -34,6 +34,7 @@ mod views;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,7 +53,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::RwLock;
 
@@ -155,6 +156,16 @@ fn context_over(
     let mut ctx = SessionContext::new_with_state(state);
     dwell_session::register_all(&mut ctx)?;
     Ok(ctx)
+}
+
+/// The text of a panic's payload.
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Most accounts' contexts kept at once.
@@ -407,19 +418,88 @@ impl Engine {
         let url = ListingTableUrl::parse(self.location.folder_url(folder))?;
         let state = self.ctx.state();
         // The session's Parquet options (view types or not, see `session_context_with_memory_limit`).
-        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
-        let options = ListingOptions::new(Arc::new(format))
+        let format =
+            || ParquetFormat::default().with_options(state.default_table_options().parquet);
+        let options = ListingOptions::new(Arc::new(format()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partitions);
-        let schema = options.infer_schema(&state, &url).await.map_err(|e| {
-            Error::DataFusion(
-                e.context(format!("reading the schema of {}/{folder}", self.location)),
-            )
-        })?;
+        // A damaged footer can make the Parquet reader panic (arithmetic on absurd lengths);
+        // that is this location's error, not the process's end.
+        let inferred = AssertUnwindSafe(options.infer_schema(&state, &url))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "the Parquet reader failed on a damaged file: {}",
+                    panic_message(panic.as_ref())
+                )))
+            });
+        let schema = match inferred {
+            Ok(schema) => schema,
+            Err(e) => {
+                // DataFusion's error does not say which file; find it, one file at a time.
+                if let Some(culprit) = self.file_at_fault(folder, &format()).await {
+                    return Err(Error::Location {
+                        location: self.location.to_string(),
+                        reason: culprit,
+                    });
+                }
+                return Err(Error::DataFusion(e.context(format!(
+                    "reading the schema of {}/{folder}",
+                    self.location
+                ))));
+            }
+        };
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(schema);
         Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// The first file under `folder` that cannot be read, or whose schema does not agree with
+    /// the files before it, with the reason. Only called once reading them all has failed.
+    async fn file_at_fault(&self, folder: &str, format: &ParquetFormat) -> Option<String> {
+        use datafusion::datasource::file_format::FileFormat as _;
+        let state = self.ctx.state();
+        let store = self.location.store();
+        let mut files: Vec<object_store::ObjectMeta> = store
+            .list(Some(&self.location.child(folder)))
+            .try_filter(|meta| std::future::ready(meta.location.as_ref().ends_with(".parquet")))
+            .try_collect()
+            .await
+            .ok()?;
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut merged: Option<(Schema, String)> = None;
+        for meta in files {
+            let name = meta.location.to_string();
+            let read = AssertUnwindSafe(format.infer_schema(&state, store, &[meta]))
+                .catch_unwind()
+                .await;
+            let schema = match read {
+                Ok(Ok(schema)) => schema,
+                Ok(Err(e)) => return Some(format!("{name}: {}", e.strip_backtrace())),
+                Err(panic) => {
+                    return Some(format!(
+                        "{name}: the Parquet reader failed on it: {}",
+                        panic_message(panic.as_ref())
+                    ));
+                }
+            };
+            merged = match merged {
+                None => Some((schema.as_ref().clone(), name)),
+                Some((so_far, first)) => match Schema::try_merge([so_far, schema.as_ref().clone()])
+                {
+                    Ok(both) => Some((both, first)),
+                    Err(e) => {
+                        return Some(format!(
+                            "{name}: its columns do not agree with {first} and the files \
+                             after it: {e}"
+                        ));
+                    }
+                },
+            };
+        }
+        None
     }
 
     /// Re-reads the location: settings, tables, then views. Called after every ingest; call

@@ -2,6 +2,7 @@
 //! handed to the Flight SQL service; `GetSchema` (which arrow-flight's `FlightSqlService` does
 //! not route) is answered here.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use prost::Message;
 use tonic::{Code, Request, Response, Status, Streaming};
 
@@ -51,6 +52,17 @@ fn deadline_of(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
+}
+
+/// The status of a call whose handler panicked; the panic's text goes to the log only.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Status {
+    crate::log::detail(
+        Code::Internal,
+        &format!("a call panicked: {}", dwell_engine::panic_message(payload)),
+    );
+    Status::internal(
+        "internal error in the server (this query only); the server log has the details",
+    )
 }
 
 fn deadline_exceeded() -> Status {
@@ -152,7 +164,9 @@ impl<T> Stream for Watched<T> {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        match inner.as_mut().poll_next(cx) {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx)))
+            .unwrap_or_else(|panic| Poll::Ready(Some(Err(panicked(panic.as_ref())))));
+        match polled {
             Poll::Ready(None) => {
                 this.end(Outcome::Ok);
                 Poll::Ready(None)
@@ -194,11 +208,16 @@ impl Front {
         F: Future<Output = Result<R, Status>>,
     {
         self.admit(&mut request, call)?;
+        // A panic in a handler (a decoder's arithmetic on a damaged file, say) ends this call
+        // with INTERNAL; the connection and the other calls on it go on.
+        let contained = AssertUnwindSafe(run(request))
+            .catch_unwind()
+            .map(|result| result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))));
         match deadline {
-            Some(d) => tokio::time::timeout(d, run(request))
+            Some(d) => tokio::time::timeout(d, contained)
                 .await
                 .unwrap_or_else(|_| Err(deadline_exceeded())),
-            None => run(request).await,
+            None => contained.await,
         }
     }
 

@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use bytes::Bytes;
+use datafusion::common::config::Dialect;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionState;
@@ -22,6 +23,7 @@ use crate::status::df_status;
 /// (anywhere in the plan, subqueries and `EXPLAIN` included) refused with `PERMISSION_DENIED`.
 pub(crate) async fn plan_read_only(state: &SessionState, sql: &str) -> Result<LogicalPlan, Status> {
     let dialect = state.config().options().sql_parser.dialect;
+    check_operator_chains(sql, dialect)?;
     let mut statement = state
         .sql_to_statement(sql, &dialect)
         .map_err(|e| df_status(&e))?;
@@ -45,6 +47,113 @@ pub(crate) async fn plan_read_only(state: &SessionState, sql: &str) -> Result<Lo
             ))
         })?;
     Ok(plan)
+}
+
+/// Most binary operators in a row within one expression (one parenthesis level, between
+/// commas and clauses). The parser builds `a + b + c ...` without recursing, so its recursion
+/// limit does not stop a chain; but planning, optimizing and dropping the tree recurse once per
+/// operator, and a chain of a few thousand overflows a 2 MiB thread's stack (measured: 1,500
+/// plan and run in a debug build, 2,000 overflow), which would kill the server. 1,000 leaves
+/// room: an `OR` of 500 comparisons; longer lists belong in `IN (...)`.
+const MAX_OPERATOR_CHAIN: usize = 1_000;
+
+/// Refuses a statement with a longer operator chain than [`MAX_OPERATOR_CHAIN`], before it is
+/// parsed (the tokenizer does not recurse).
+fn check_operator_chains(sql: &str, dialect: Dialect) -> Result<(), Status> {
+    use datafusion::sql::sqlparser::dialect::dialect_from_str;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+    let parser_dialect = dialect_from_str(dialect)
+        .unwrap_or_else(|| Box::new(datafusion::sql::sqlparser::dialect::GenericDialect {}));
+    let Ok(tokens) = Tokenizer::new(parser_dialect.as_ref(), sql).tokenize() else {
+        // The parser reports the tokenizer's error with its position.
+        return Ok(());
+    };
+    // One counter per open parenthesis level.
+    let mut chains = vec![0usize];
+    let mut longest = 0;
+    for token in &tokens {
+        let current = chains.last_mut().expect("the outermost level stays");
+        match token {
+            Token::LParen | Token::LBracket => chains.push(0),
+            Token::RParen | Token::RBracket => {
+                if chains.len() > 1 {
+                    chains.pop();
+                }
+            }
+            Token::Comma | Token::SemiColon => *current = 0,
+            Token::Word(word) => match word.keyword {
+                Keyword::AND
+                | Keyword::OR
+                | Keyword::XOR
+                | Keyword::IS
+                | Keyword::LIKE
+                | Keyword::ILIKE
+                | Keyword::SIMILAR
+                | Keyword::COLLATE => *current += 1,
+                Keyword::SELECT
+                | Keyword::FROM
+                | Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::HAVING
+                | Keyword::ORDER
+                | Keyword::LIMIT
+                | Keyword::UNION
+                | Keyword::JOIN
+                | Keyword::ON
+                | Keyword::CASE
+                | Keyword::WHEN
+                | Keyword::THEN
+                | Keyword::ELSE
+                | Keyword::END => *current = 0,
+                _ => {}
+            },
+            Token::Whitespace(_)
+            | Token::Period
+            | Token::Number(..)
+            | Token::Char(_)
+            | Token::EOF => {}
+            token if is_literal(token) => {}
+            _ => *current += 1,
+        }
+        longest = longest.max(*chains.last().expect("the outermost level stays"));
+    }
+    if longest > MAX_OPERATOR_CHAIN {
+        return Err(Status::invalid_argument(format!(
+            "the statement nests too deeply: {longest} operators in a row in one expression \
+             (at most {MAX_OPERATOR_CHAIN}); write long lists of alternatives as IN (...)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a token is a literal (text of any quoting).
+fn is_literal(token: &datafusion::sql::sqlparser::tokenizer::Token) -> bool {
+    use datafusion::sql::sqlparser::tokenizer::Token as T;
+    matches!(
+        token,
+        T::SingleQuotedString(_)
+            | T::DoubleQuotedString(_)
+            | T::TripleSingleQuotedString(_)
+            | T::TripleDoubleQuotedString(_)
+            | T::DollarQuotedString(_)
+            | T::SingleQuotedByteStringLiteral(_)
+            | T::DoubleQuotedByteStringLiteral(_)
+            | T::TripleSingleQuotedByteStringLiteral(_)
+            | T::TripleDoubleQuotedByteStringLiteral(_)
+            | T::SingleQuotedRawStringLiteral(_)
+            | T::DoubleQuotedRawStringLiteral(_)
+            | T::TripleSingleQuotedRawStringLiteral(_)
+            | T::TripleDoubleQuotedRawStringLiteral(_)
+            | T::NationalStringLiteral(_)
+            | T::QuoteDelimitedStringLiteral(_)
+            | T::NationalQuoteDelimitedStringLiteral(_)
+            | T::EscapedStringLiteral(_)
+            | T::UnicodeStringLiteral(_)
+            | T::HexStringLiteral(_)
+            | T::Placeholder(_)
+    )
 }
 
 /// Rewrites JDBC/ADBC-style `?` placeholders to DataFusion's `$1`, `$2`, ... in the order they
