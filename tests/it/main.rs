@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod faults;
 mod flight;
 mod python;
 mod queries;

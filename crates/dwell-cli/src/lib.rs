@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use datafusion::error::DataFusionError;
-use dwell_engine::{DataLocation, Engine, GenerateOptions};
+use dwell_engine::{DataLocation, Engine, GenerateOptions, StoreSettings};
 
 /// The headline metrics that `dwell generate` prints, also `queries/headline.sql`.
 pub const HEADLINE_SQL: &str = include_str!("../../../queries/headline.sql");
@@ -106,6 +106,21 @@ pub struct DataArg {
     /// of the process running out of memory. Default: no limit.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub memory_limit: Option<usize>,
+    /// Longest wait for one storage request, or for the next chunk of a download, e.g. `30s`.
+    /// A call that gets no answer fails with an error naming it instead of hanging.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub store_timeout: std::time::Duration,
+    /// Retries of a failed S3 request (with backoff, within `--store-timeout` x 2).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub store_retries: usize,
+}
+
+/// `30s`, `2m`, `500ms`: a positive duration.
+fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive duration such as 30s"))
 }
 
 /// `2GiB`, `512MiB`, `1.5GB`, `800000` (bytes).
@@ -290,10 +305,17 @@ async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<()> {
 }
 
 async fn open(data: &DataArg, create: bool) -> Result<Engine> {
-    let location = DataLocation::parse(&data.data)?;
+    let store = StoreSettings {
+        timeout: data.store_timeout,
+        connect_timeout: data.store_timeout.min(std::time::Duration::from_secs(5)),
+        retries: data.store_retries,
+        retry_timeout: data.store_timeout.saturating_mul(2),
+    };
+    let location = DataLocation::parse_with(&data.data, &store)?;
     Ok(Engine::builder(location)
         .create_if_missing(create)
         .with_memory_limit(data.memory_limit)
+        .with_store_settings(store)
         .build()
         .await?)
 }

@@ -24,6 +24,7 @@
 //! optional `dwell.toml` ([`Settings`]), and `_dwell/` (ingest commit markers).
 
 mod committed;
+mod deadline;
 mod error;
 pub mod generate;
 pub mod ingest;
@@ -59,6 +60,7 @@ use std::sync::RwLock;
 
 use tokio::sync::Mutex;
 
+pub use deadline::StoreSettings;
 pub use error::{Error, Result};
 pub use generate::GenerateOptions;
 pub use ingest::{IngestId, IngestReport, SourceFormat};
@@ -203,9 +205,18 @@ pub struct EngineBuilder {
     settings: Option<Settings>,
     create: bool,
     memory_limit: Option<usize>,
+    store_settings: StoreSettings,
 }
 
 impl EngineBuilder {
+    /// Bounds every object store call (see [`StoreSettings`]; S3's own request timeout and
+    /// retries are set when the location is parsed, [`DataLocation::parse_with`]).
+    #[must_use]
+    pub fn with_store_settings(mut self, settings: StoreSettings) -> Self {
+        self.store_settings = settings;
+        self
+    }
+
     /// DataFusion settings (partitions, batch size, ...).
     #[must_use]
     pub fn with_config(mut self, config: SessionConfig) -> Self {
@@ -254,6 +265,12 @@ impl EngineBuilder {
                 });
             }
         }
+        // Every call, the settings' read included, within its deadline.
+        let bounded: Arc<dyn ObjectStore> = Arc::new(deadline::DeadlineStore::new(
+            Arc::clone(location.store()),
+            &self.store_settings,
+        ));
+        let location = location.with_store(bounded);
         let fixed_settings = self.settings.is_some();
         let settings = match self.settings {
             Some(settings) => settings,
@@ -354,6 +371,7 @@ impl Engine {
             settings: None,
             create: false,
             memory_limit: None,
+            store_settings: StoreSettings::default(),
         }
     }
 

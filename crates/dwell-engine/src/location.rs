@@ -3,13 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
+use crate::deadline::StoreSettings;
 use crate::error::{Error, Result};
 
 /// A data location: an object store and the prefix under which `events/`, `users/` and
@@ -54,6 +55,16 @@ impl DataLocation {
     ///
     /// Never: the URLs it parses are constants.
     pub fn parse(given: &str) -> Result<DataLocation> {
+        Self::parse_with(given, &StoreSettings::default())
+    }
+
+    /// As [`DataLocation::parse`], with S3 requests bounded and retried as `settings` say
+    /// (the engine bounds every store's calls with them too, see [`StoreSettings`]).
+    ///
+    /// # Panics
+    ///
+    /// Never: the URLs it parses are constants.
+    pub fn parse_with(given: &str, settings: &StoreSettings) -> Result<DataLocation> {
         let error = |reason: String| Error::Location {
             location: given.to_owned(),
             reason,
@@ -85,8 +96,23 @@ impl DataLocation {
                 if bucket.is_empty() {
                     return Err(error("s3:// needs a bucket: s3://bucket/prefix".into()));
                 }
+                // `with_client_options` resets what `from_env` read of AWS_ALLOW_HTTP: read it
+                // again after.
+                let allow_http = std::env::var("AWS_ALLOW_HTTP")
+                    .is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
                 let store = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_timeout(settings.timeout)
+                            .with_connect_timeout(settings.connect_timeout),
+                    )
+                    .with_allow_http(allow_http)
+                    .with_retry(RetryConfig {
+                        max_retries: settings.retries,
+                        retry_timeout: settings.retry_timeout,
+                        ..RetryConfig::default()
+                    })
                     .build()
                     .map_err(|e| error(format!("cannot configure S3: {e}")))?;
                 let root = Path::parse(prefix.trim_matches('/'))
@@ -167,6 +193,16 @@ impl DataLocation {
 
     /// The same location over another store (the engine wraps the store to hide uncommitted
     /// ingests).
+    /// The same location through another store, made from its own: for wrappers (faults in
+    /// tests, caches, metrics).
+    #[must_use]
+    pub fn wrap_store(
+        &self,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> DataLocation {
+        self.with_store(wrap(Arc::clone(&self.store)))
+    }
+
     pub(crate) fn with_store(&self, store: Arc<dyn ObjectStore>) -> DataLocation {
         DataLocation {
             store,
