@@ -4,6 +4,7 @@ mod cli;
 mod corpus;
 mod faults;
 mod flight;
+mod load;
 mod python;
 mod queries;
 mod slt;

@@ -3,25 +3,12 @@
 //! `DWELL_TEST_PYTHON` (`.ci/run` installs one; without it the test says SKIPPED, and fails
 //! under CI).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use clap::Parser;
-use dwell_engine::{DataLocation, Engine, GenerateOptions};
 
 use crate::flight::{PASSWORD, TOKEN, auth_toml};
-
-/// A child process stopped (by its PID) when the test ends, however it ends.
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::load::{ServeProcess, generated_folder};
 
 fn python() -> Option<std::ffi::OsString> {
     match std::env::var_os("DWELL_TEST_PYTHON") {
@@ -40,60 +27,14 @@ fn python() -> Option<std::ffi::OsString> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(
-    clippy::too_many_lines,
-    reason = "start, run the suite, stop, read the log: one story"
-)]
 async fn python_clients_work_against_dwell_serve() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let engine = Engine::builder(DataLocation::parse(data.to_str().expect("utf-8")).expect("loc"))
-        .create_if_missing(true)
-        .build()
-        .await
-        .expect("engine");
-    let options = GenerateOptions {
-        events: 20_000,
-        users: 100,
-        days: 3,
-        seed: 11,
-        ..GenerateOptions::default()
-    };
-    engine.generate(&options, &|_| {}).await.expect("generate");
-    drop(engine);
+    let data = generated_folder(dir.path(), 20_000).await;
     let auth = dir.path().join("auth.toml");
     std::fs::write(&auth, auth_toml()).expect("auth file");
-
-    let mut server = Started(
-        Command::new(env!("CARGO_BIN_EXE_dwell-under-test"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .arg("--auth")
-            .arg(&auth)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dwell serve"),
-    );
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stderr = server.0.stderr.take().expect("stderr");
-    let log_writer = Arc::clone(&log);
-    let log_thread = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log_writer.lock().expect("log").push(line);
-        }
-    });
-    let mut stdout = BufReader::new(server.0.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout
-        .read_line(&mut first)
-        .expect("the server's first line");
-    let address = first
-        .trim()
-        .strip_prefix("dwell serve: listening on grpc://")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}, log {:?}", log.lock()))
-        .to_owned();
+    let mut server = ServeProcess::start(&data, &["--auth", auth.to_str().expect("utf-8")]);
+    let address = server.address.clone();
     let (host, port) = address.rsplit_once(':').expect("host:port");
 
     let output = Command::new(python)
@@ -120,28 +61,11 @@ async fn python_clients_work_against_dwell_serve() {
     assert!(report.contains(" passed"), "{report}");
 
     // SIGTERM: the server stops gracefully, by the PID of the process this test started.
-    let pid = server.0.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dwell serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = server.stop("TERM");
     assert!(exit.success(), "dwell serve exited with {exit}");
-    log_thread.join().expect("log reader");
 
     // One line per call, and never a secret in them.
-    let log = log.lock().expect("log").join("\n");
+    let log = server.log.lock().expect("log").join("\n");
     for method in ["Handshake", "GetFlightInfo", "DoGet", "DoPut", "DoAction"] {
         assert!(
             log.contains(&format!(" {method} ")),

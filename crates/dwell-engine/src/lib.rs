@@ -170,6 +170,15 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
+/// The tables the engine registers (besides the views).
+const ENGINE_TABLES: [&str; 5] = [
+    "events",
+    "users",
+    "app_settings",
+    "dwell_settings",
+    "dwell_columns",
+];
+
 /// Most accounts' contexts kept at once.
 const MAX_CACHED_TENANTS: usize = 1_000;
 
@@ -554,29 +563,82 @@ impl Engine {
             };
             self.listing_table("events", partitions).await?
         };
-        self.replace_table("events", events)?;
-
-        if self.parquet_files("users").await?.is_empty() {
-            self.ctx.deregister_table("users")?;
-        } else {
-            let users = self.listing_table("users", vec![]).await?;
-            self.replace_table("users", users)?;
+        let mut tables = vec![("events", events)];
+        if !self.parquet_files("users").await?.is_empty() {
+            tables.push(("users", self.listing_table("users", vec![]).await?));
         }
-        self.replace_table("app_settings", app_settings_table(&settings)?)?;
-        self.replace_table("dwell_settings", settings_table(&settings)?)?;
-        self.replace_table("dwell_columns", columns_table()?)?;
-
-        self.refresh_views().await
+        tables.push(("app_settings", app_settings_table(&settings)?));
+        tables.push(("dwell_settings", settings_table(&settings)?));
+        tables.push(("dwell_columns", columns_table()?));
+        self.swap_in(tables).await
     }
 
     /// Re-creates the views over the `events` table now registered (after a test or an embedding
     /// program replaced `events` by other means).
-    ///
-    /// # Panics
-    ///
-    /// Never: the view statements are the engine's own.
     pub async fn refresh_views(&self) -> Result<()> {
-        create_views(&self.ctx, &self.settings()).await?;
+        self.swap_in(vec![]).await
+    }
+
+    /// Puts `tables` and views over them in place of the engine's tables and views, all at
+    /// once: they are built in a context of their own, whose schema then replaces the engine's
+    /// default schema in one step. A query planned meanwhile sees the old tables or the new,
+    /// never a missing one. Tables others registered in the default schema are carried over.
+    async fn swap_in(&self, tables: Vec<(&str, Arc<dyn TableProvider>)>) -> Result<()> {
+        let scratch = context_over(
+            self.ctx.copied_config(),
+            self.ctx.runtime_env(),
+            self.memory_limited,
+        )?;
+        let (catalog_name, schema_name) = {
+            let config = self.ctx.copied_config();
+            let options = config.options();
+            (
+                options.catalog.default_catalog.clone(),
+                options.catalog.default_schema.clone(),
+            )
+        };
+        let current = self
+            .ctx
+            .catalog(&catalog_name)
+            .and_then(|catalog| catalog.schema(&schema_name));
+        let managed: Vec<&str> = ENGINE_TABLES
+            .iter()
+            .copied()
+            .chain(VIEWS.iter().map(|v| v.name))
+            .collect();
+        if let Some(current) = &current {
+            for name in current.table_names() {
+                // Kept: tables others registered, and the engine's own tables when only the
+                // views are made anew.
+                let replaced = tables.iter().any(|(n, _)| *n == name)
+                    || (managed.contains(&name.as_str())
+                        && (!tables.is_empty() || VIEWS.iter().any(|v| v.name == name)));
+                if !replaced && let Some(table) = current.table(&name).await? {
+                    scratch.register_table(name.as_str(), table)?;
+                }
+            }
+        }
+        for (name, table) in tables {
+            scratch.register_table(name, table)?;
+        }
+        if scratch.table_exist("events")? {
+            create_views(&scratch, &self.settings()).await?;
+        }
+        let built = scratch
+            .catalog(&catalog_name)
+            .and_then(|catalog| catalog.schema(&schema_name))
+            .ok_or_else(|| Error::Location {
+                location: self.location.to_string(),
+                reason: format!("no schema {catalog_name}.{schema_name} to build into"),
+            })?;
+        let catalog = self
+            .ctx
+            .catalog(&catalog_name)
+            .ok_or_else(|| Error::Location {
+                location: self.location.to_string(),
+                reason: format!("no catalog {catalog_name}"),
+            })?;
+        catalog.register_schema(&schema_name, built)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -639,12 +701,6 @@ impl Engine {
         self.tenants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn replace_table(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
-        self.ctx.deregister_table(name)?;
-        self.ctx.register_table(name, table)?;
-        Ok(())
     }
 }
 
