@@ -2,8 +2,10 @@
 
 mod cli;
 mod corpus;
+mod differential;
 mod faults;
 mod flight;
+mod fuzzing;
 mod load;
 mod python;
 mod queries;

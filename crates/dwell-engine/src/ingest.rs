@@ -97,6 +97,15 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// The format's name in messages.
+    fn label(self) -> &'static str {
+        match self {
+            SourceFormat::Parquet => "Parquet",
+            SourceFormat::Csv => "CSV",
+            SourceFormat::JsonLines => "JSON lines",
+        }
+    }
+
     /// The format of a file name, by extension.
     #[must_use]
     pub fn of(name: &str) -> Option<SourceFormat> {
@@ -110,8 +119,38 @@ impl SourceFormat {
     }
 }
 
-/// Reads a whole source into batches. `name` is used in errors.
+/// Checks a source exactly as an ingest would (readable, SESSIONS.md §1, types) and returns the
+/// events as they would land, without writing anything. This is also what the fuzz targets
+/// (`fuzz/`) feed arbitrary bytes: it may return any error, but must never panic or hang.
+pub fn validate_source(name: &str, format: SourceFormat, bytes: Bytes) -> Result<RecordBatch> {
+    let (schema, batches) = read_source(name, format, bytes)?;
+    normalize(name, &schema, &batches, None)
+}
+
+/// Reads a whole source into batches. `name` is used in errors. A panic inside a decoder (the
+/// Parquet reader's arithmetic on a damaged footer, say) becomes this file's error.
 pub(crate) fn read_source(
+    name: &str,
+    format: SourceFormat,
+    bytes: Bytes,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_source(name, format, bytes)
+    }))
+    .unwrap_or_else(|panic| {
+        Err(Error::ingest(
+            name,
+            None,
+            format!(
+                "not a readable {} file: the reader failed on it ({})",
+                format.label(),
+                crate::panic_message(panic.as_ref())
+            ),
+        ))
+    })
+}
+
+fn decode_source(
     name: &str,
     format: SourceFormat,
     bytes: Bytes,

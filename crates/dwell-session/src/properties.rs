@@ -2,37 +2,23 @@
 
 use proptest::prelude::*;
 
-use crate::kernel::{DEFAULT_TIMEOUT_NANOS, Event, Placement, Sessionizer};
+use crate::kernel::Placement;
 use crate::reference::{self, RefEvent};
 use crate::testing;
-
-fn as_event(e: &RefEvent) -> Event<'_> {
-    Event {
-        time: e.time.expect("placed rows have a time"),
-        account_id: e.account_id.as_deref(),
-        user_id: e.user_id.as_deref(),
-        app_id: e.app_id.as_deref(),
-        tab_id: e.tab_id.as_deref(),
-        event_type: e.event_type.as_deref(),
-        event_id: e.event_id.as_deref(),
-        timeout_nanos: e.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS),
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn kernel_matches_reference(events in testing::events(80), rule in testing::rule()) {
-        let expected = reference::place(&events, &rule);
-        let mut got: Vec<Option<Placement>> = vec![None; events.len()];
-        for timeline in reference::timelines(&events) {
-            let mut sessionizer = Sessionizer::new(rule.clone());
-            for i in timeline {
-                got[i] = Some(sessionizer.push(&as_event(&events[i])).expect("timeline order"));
-            }
-        }
-        prop_assert_eq!(got, expected);
+        prop_assert_eq!(testing::kernel_disagreement(&events, &rule), None);
+    }
+
+    /// The fuzz target's decoding (`fuzz/fuzz_targets/session_kernel.rs`), far jumps included.
+    #[test]
+    fn kernel_matches_reference_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let (events, rule) = testing::timeline_from_bytes(&data);
+        prop_assert_eq!(testing::kernel_disagreement(&events, &rule), None);
     }
 
     #[test]

@@ -105,3 +105,98 @@ pub fn rule() -> impl Strategy<Value = Rule> {
         ..Rule::new(TimeUnit::Microsecond)
     })
 }
+
+/// Events and a rule decoded from arbitrary bytes, for fuzzing: 10 bytes an event (user and
+/// account, gap, tab, app, type, id, NULLs, and two bytes that sometimes make the gap huge,
+/// up to the ends of `i64`), the first byte choosing the rule.
+///
+/// # Panics
+///
+/// Never: the day-boundary zone is a fixed offset.
+#[must_use]
+pub fn timeline_from_bytes(data: &[u8]) -> (Vec<RefEvent>, Rule) {
+    let Some((&first, rest)) = data.split_first() else {
+        return (Vec::new(), Rule::new(TimeUnit::Microsecond));
+    };
+    let rule = Rule {
+        max_duration_nanos: (first & 1 != 0).then_some(60 * MINUTE * 1_000),
+        day_boundary: (first & 2 != 0).then(|| "+01:00".parse().expect("fixed offset")),
+        gap_equal_splits: first & 4 != 0,
+        ..Rule::new(TimeUnit::Microsecond)
+    };
+    let mut clocks = std::collections::HashMap::new();
+    let events = rest
+        .chunks_exact(10)
+        .map(|b| {
+            let who = usize::from(b[0] % 6);
+            let account = pick(&[None, Some("a1")], who / 3).map(str::to_owned);
+            let user = pick(&["u1", "u2", "u3"], who).to_owned();
+            let gap = match b[8] {
+                // Far jumps: the kernel's arithmetic must hold at the ends of the range.
+                0xFF => i64::MAX / 4 * i64::from(b[9] % 4),
+                0xFE => -(i64::MAX / 4) * i64::from(b[9] % 4),
+                _ => GAPS[usize::from(b[1]) % GAPS.len()],
+            };
+            let clock: &mut i64 = clocks.entry(who).or_insert(BASE_MICROS);
+            *clock = clock.saturating_add(gap);
+            let app_id = pick(
+                &[Some("A"), Some("A"), Some("A"), Some("B"), None],
+                usize::from(b[3]),
+            );
+            RefEvent {
+                time: (b[6] % 40 != 0).then_some(*clock),
+                account_id: account,
+                user_id: (b[6] % 40 != 1).then_some(user),
+                app_id: app_id.map(str::to_owned),
+                tab_id: pick(
+                    &[Some("t1"), Some("t1"), Some("t1"), Some("t2"), None],
+                    usize::from(b[2]),
+                )
+                .map(str::to_owned),
+                event_type: EVENT_TYPES[usize::from(b[4]) % EVENT_TYPES.len()].map(str::to_owned),
+                event_id: (b[5] % 14 < 7).then(|| format!("e{}", b[5] % 14)),
+                timeout_nanos: app_timeout_micros(app_id).map(|t| t * 1_000),
+            }
+        })
+        .collect();
+    (events, rule)
+}
+
+/// Where the streaming kernel and the reference place `events` differently, if anywhere: the
+/// kernel is fed each user's timeline in order, one event at a time.
+///
+/// # Panics
+///
+/// Never: the reference's timelines hold only rows with a time.
+#[must_use]
+pub fn kernel_disagreement(events: &[RefEvent], rule: &Rule) -> Option<String> {
+    use crate::kernel::{DEFAULT_TIMEOUT_NANOS, Event, Sessionizer};
+    let expected = crate::reference::place(events, rule);
+    let mut got = vec![None; events.len()];
+    for timeline in crate::reference::timelines(events) {
+        let mut sessionizer = Sessionizer::new(rule.clone());
+        for i in timeline {
+            let e = &events[i];
+            let event = Event {
+                time: e.time.expect("placed rows have a time"),
+                account_id: e.account_id.as_deref(),
+                user_id: e.user_id.as_deref(),
+                app_id: e.app_id.as_deref(),
+                tab_id: e.tab_id.as_deref(),
+                event_type: e.event_type.as_deref(),
+                event_id: e.event_id.as_deref(),
+                timeout_nanos: e.timeout_nanos.unwrap_or(DEFAULT_TIMEOUT_NANOS),
+            };
+            match sessionizer.push(&event) {
+                Ok(placement) => got[i] = Some(placement),
+                Err(error) => {
+                    return Some(format!("event {i} refused in timeline order: {error:?}"));
+                }
+            }
+        }
+    }
+    (got != expected).then(|| {
+        let first = (0..events.len()).find(|&i| got[i] != expected[i]);
+        format!("first difference at event {first:?}: kernel {got:?}, reference {expected:?}")
+    })
+}
