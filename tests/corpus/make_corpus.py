@@ -403,6 +403,16 @@ def ingest_cases() -> list[dict]:
          ["-leading-dash.csv", "column tab_id", "is missing"],
          "a name that starts with '-' (pass it as a path, not a bare argument); no tab_id")
 
+    # --- Found by fuzzing (fuzz/, cargo fuzz): kept as found, under found/ ----------------
+    case("fuzz_arrow_schema_panic.parquet",
+         (HERE / "found" / "arrow_schema_panic.parquet").read_bytes(),
+         ["fuzz_arrow_schema_panic.parquet", "not a readable Parquet file",
+          "the reader failed on it"],
+         "found by `cargo fuzz run ingest_parquet`: an embedded Arrow schema that makes "
+         "arrow-ipc panic (convert.rs:390) inside the Parquet reader; the panic is contained "
+         "and becomes this file's error",
+         "the panic message comes from arrow-ipc")
+
     # --- Unknown formats: rejected by name before the bytes are read ---------------------
     case("data.txt", csv_text(HEADER, rows),
          ["data.txt", "unknown format"],

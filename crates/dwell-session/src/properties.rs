@@ -59,3 +59,17 @@ proptest! {
         }
     }
 }
+
+/// Found by `cargo fuzz run session_kernel`: far jumps past year 262143 with a day boundary
+/// set. The kernel counted such times in UTC days; the reference panicked ("time in range").
+#[test]
+fn times_beyond_chronos_range_count_in_utc_days_in_both() {
+    let data: [u8; 33] = [
+        0xff, 0x11, 0x41, 0x41, 0xff, 0xfb, 0xbe, 0x41, 0xfe, 0xff, 0xfe, 0xfb, 0xff, 0xfb, 0x00,
+        0xbe, 0xff, 0xff, 0xff, 0xff, 0xff, 0x11, 0x41, 0x41, 0xff, 0xfb, 0xbe, 0xfe, 0xff, 0x08,
+        0xff, 0xff, 0xff,
+    ];
+    let (events, rule) = testing::timeline_from_bytes(&data);
+    assert!(rule.day_boundary.is_some());
+    assert_eq!(testing::kernel_disagreement(&events, &rule), None);
+}

@@ -249,7 +249,7 @@ fn boundary(rule: &Rule, p: &RefEvent, e: &RefEvent, session_start: i64) -> Opti
         }
         () if rule
             .day_boundary
-            .is_some_and(|tz| local_date(rule, tz, pt) != local_date(rule, tz, et)) =>
+            .is_some_and(|tz| local_day(rule, tz, pt) != local_day(rule, tz, et)) =>
         {
             EndReason::DayBoundary
         }
@@ -258,9 +258,18 @@ fn boundary(rule: &Rule, p: &RefEvent, e: &RefEvent, session_start: i64) -> Opti
     Some(reason)
 }
 
-fn local_date(rule: &Rule, tz: arrow::array::timezone::Tz, ticks: i64) -> chrono::NaiveDate {
-    let nanos = rule.scale.nanos(ticks);
-    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).expect("time in range");
-    let utc = chrono::DateTime::from_timestamp(secs, 0).expect("time in range");
-    tz.from_utc_datetime(&utc.naive_utc()).date_naive()
+/// The local calendar day of a time, as days since 1970-01-01. Times beyond chrono's range
+/// (past year 262143, reachable only with second or millisecond units) count in UTC days.
+fn local_day(rule: &Rule, tz: arrow::array::timezone::Tz, ticks: i64) -> i64 {
+    let secs = rule.scale.nanos(ticks).div_euclid(1_000_000_000);
+    let secs = i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX });
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(utc) => {
+            let local = tz.from_utc_datetime(&utc.naive_utc()).date_naive();
+            local
+                .signed_duration_since(chrono::NaiveDate::default())
+                .num_days()
+        }
+        None => secs.div_euclid(86_400),
+    }
 }
