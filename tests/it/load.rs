@@ -103,7 +103,7 @@ impl ServeProcess {
         exit
     }
 
-    async fn client(&self) -> FlightSqlServiceClient<Channel> {
+    pub(crate) async fn client(&self) -> FlightSqlServiceClient<Channel> {
         FlightSqlServiceClient::new(self.channel().await)
     }
 

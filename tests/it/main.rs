@@ -1,6 +1,7 @@
 //! dwell's integration tests. One binary, so DataFusion is linked once.
 
 mod cli;
+mod cluster;
 mod corpus;
 mod differential;
 mod faults;

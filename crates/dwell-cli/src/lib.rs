@@ -1,4 +1,4 @@
-//! The `dwell` command line: `generate`, `ingest`, `sql` and `serve`, over
+//! The `dwell` command line: `generate`, `ingest`, `sql`, `serve`, `scheduler` and `executor`, over
 //! [`dwell_engine::Engine`].
 //!
 //! The commands live here, writing to a given output, so the integration tests run them
@@ -34,6 +34,8 @@ pub enum CliError {
     #[error("{0}")]
     Serve(#[from] dwell_flight::Error),
     #[error("{0}")]
+    Cluster(#[from] dwell_cluster::Error),
+    #[error("{0}")]
     Usage(String),
 }
 
@@ -68,6 +70,52 @@ pub enum Command {
     Sql(SqlArgs),
     /// Serve the tables and views to BI tools over Arrow Flight SQL (JDBC, ADBC, ...).
     Serve(ServeArgs),
+    /// Run a Ballista scheduler for a cluster over the data location (see `--cluster`).
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor that takes work from a scheduler and reads the data location.
+    Executor(ExecutorArgs),
+}
+
+/// Where queries run.
+#[derive(Debug, Args)]
+pub struct ClusterArg {
+    /// Run queries on a dwell cluster (`dwell scheduler` and `dwell executor` processes over
+    /// the same data location) instead of in this process.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+}
+
+/// `dwell scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Address to listen on for clients and executors.
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// `dwell executor`.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The scheduler to take work from.
+    #[arg(
+        long,
+        default_value = "df://127.0.0.1:50050",
+        value_name = "df://HOST:PORT"
+    )]
+    pub scheduler: String,
+    /// Address other executors and clients fetch this executor's results from (Arrow Flight).
+    #[arg(long, default_value = "127.0.0.1:50060", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Tasks to run at once (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub task_slots: usize,
+    /// Folder for shuffle files (default: a new temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// `dwell serve`.
@@ -75,6 +123,8 @@ pub enum Command {
 pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataArg,
+    #[command(flatten)]
+    pub cluster: ClusterArg,
     /// Address to listen on (port 0: any free port; the chosen one is printed).
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
@@ -188,6 +238,8 @@ pub struct IngestArgs {
 pub struct SqlArgs {
     #[command(flatten)]
     pub data: DataArg,
+    #[command(flatten)]
+    pub cluster: ClusterArg,
     /// The SQL to run.
     #[arg(
         short = 'c',
@@ -205,6 +257,10 @@ pub struct SqlArgs {
     /// Write the result to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Print the stages each statement runs in on a cluster (tasks and operators of each)
+    /// instead of running it. Needs no running cluster.
+    #[arg(long, conflicts_with = "output")]
+    pub stages: bool,
 }
 
 /// Output formats of `dwell sql`.
@@ -227,6 +283,8 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<()> {
         Command::Ingest(args) => ingest(args, out).await,
         Command::Sql(args) => sql(args, out).await,
         Command::Serve(args) => serve(args, out).await,
+        Command::Scheduler(args) => scheduler(args, out).await,
+        Command::Executor(args) => executor(args, out).await,
     }
 }
 
@@ -259,7 +317,17 @@ async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<()> {
         .as_deref()
         .map(dwell_flight::AuthConfig::read)
         .transpose()?;
-    let engine = open(&args.data, false).await?;
+    if let (Some(cluster), Some(auth)) = (&args.cluster.cluster, &auth) {
+        let scoped = auth.account_scoped();
+        if !scoped.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--cluster {cluster}: account-scoped callers ({}) cannot be served from a \
+                 cluster yet (their tables do not travel to it); serve them without --cluster",
+                scoped.join(", ")
+            )));
+        }
+    }
+    let engine = open_on(&args.data, false, &args.cluster).await?;
     let mut options = dwell_flight::ServerOptions::new(args.listen);
     options.auth = auth;
     options.allow_unauthenticated_remote = args.allow_unauthenticated;
@@ -304,20 +372,75 @@ async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<()> {
     Ok(())
 }
 
-async fn open(data: &DataArg, create: bool) -> Result<Engine> {
-    let store = StoreSettings {
+fn store_settings(data: &DataArg) -> StoreSettings {
+    StoreSettings {
         timeout: data.store_timeout,
         connect_timeout: data.store_timeout.min(std::time::Duration::from_secs(5)),
         retries: data.store_retries,
         retry_timeout: data.store_timeout.saturating_mul(2),
-    };
+    }
+}
+
+async fn open(data: &DataArg, create: bool) -> Result<Engine> {
+    open_on(data, create, &ClusterArg { cluster: None }).await
+}
+
+/// The engine over `data`, running its queries on `cluster` if one is given.
+async fn open_on(data: &DataArg, create: bool, cluster: &ClusterArg) -> Result<Engine> {
+    let store = store_settings(data);
     let location = DataLocation::parse_with(&data.data, &store)?;
-    Ok(Engine::builder(location)
+    let mut builder = Engine::builder(location)
         .create_if_missing(create)
         .with_memory_limit(data.memory_limit)
-        .with_store_settings(store)
-        .build()
-        .await?)
+        .with_store_settings(store);
+    if let Some(url) = &cluster.cluster {
+        if data.data.starts_with("memory:") {
+            return Err(CliError::Usage(format!(
+                "--cluster {url}: an in-memory location is private to this process; give a \
+                 folder every cluster process sees, or s3://"
+            )));
+        }
+        let url: dwell_cluster::ClusterUrl = url.parse()?;
+        builder = builder.with_state_upgrade(dwell_cluster::client_upgrade(&url));
+    }
+    Ok(builder.build().await?)
+}
+
+async fn scheduler(args: SchedulerArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let store = store_settings(&args.data);
+    let location = DataLocation::parse_with(&args.data.data, &store)?;
+    writeln!(out, "dwell scheduler: df://{} over {location}", args.listen)
+        .and_then(|()| out.flush())
+        .map_err(io("standard output"))?;
+    tokio::select! {
+        result = dwell_cluster::run_scheduler(args.listen, location, store) => result?,
+        () = stop_signal() => {}
+    }
+    Ok(())
+}
+
+async fn executor(args: ExecutorArgs, out: &mut (dyn Write + Send)) -> Result<()> {
+    let store = store_settings(&args.data);
+    let location = DataLocation::parse_with(&args.data.data, &store)?;
+    let options = dwell_cluster::ExecutorOptions {
+        scheduler: args.scheduler.parse()?,
+        listen: args.listen,
+        task_slots: args.task_slots,
+        work_dir: args.work_dir,
+        memory_limit: args.data.memory_limit,
+    };
+    writeln!(
+        out,
+        "dwell executor: {} for {} over {location}",
+        options.listen, options.scheduler
+    )
+    .and_then(|()| out.flush())
+    .map_err(io("standard output"))?;
+    tokio::select! {
+        result = dwell_cluster::run_executor(options, location, store) => result?,
+        () = stop_signal() => {}
+    }
+    Ok(())
 }
 
 async fn generate(args: GenerateArgs, out: &mut (dyn Write + Send)) -> Result<()> {
@@ -448,7 +571,17 @@ async fn sql(args: SqlArgs, out: &mut (dyn Write + Send)) -> Result<()> {
     if args.format == Format::Parquet && args.output.is_none() {
         return Err(CliError::Usage("--format parquet needs -o OUT".into()));
     }
-    let engine = open(&args.data, false).await?;
+    let engine = open_on(&args.data, false, &args.cluster).await?;
+    if args.stages {
+        let Some(text) = text else {
+            return Err(CliError::Usage("--stages needs -c SQL or -f FILE".into()));
+        };
+        for statement in statements(&text) {
+            let stages = dwell_cluster::explain_stages(&engine, &statement).await?;
+            write!(out, "{stages}").map_err(io("writing the output"))?;
+        }
+        return Ok(());
+    }
     let Some(text) = text else {
         return repl(&engine).await;
     };

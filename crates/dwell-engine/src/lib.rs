@@ -48,10 +48,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::{FutureExt, TryStreamExt};
@@ -96,6 +96,16 @@ pub fn session_context_with_memory_limit(
     config: SessionConfig,
     memory_limit: Option<usize>,
 ) -> datafusion::error::Result<SessionContext> {
+    let (config, runtime) = engine_config_and_runtime(config, memory_limit)?;
+    context_over(config, runtime, memory_limit.is_some(), None)
+}
+
+/// The session settings and runtime of an engine's context (see
+/// [`session_context_with_memory_limit`]), before any object store is registered.
+fn engine_config_and_runtime(
+    config: SessionConfig,
+    memory_limit: Option<usize>,
+) -> datafusion::error::Result<(SessionConfig, Arc<RuntimeEnv>)> {
     let mut runtime = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     if let Some(limit) = memory_limit {
@@ -127,7 +137,77 @@ pub fn session_context_with_memory_limit(
     // (account, user, session): the sessions view then aggregates in one pass instead of a
     // partial and a final one, even with few partitions (DataFusion's default wants 4).
     config.options_mut().optimizer.subset_repartition_threshold = 1;
-    context_over(config, runtime.build_arc()?, memory_limit.is_some())
+    Ok((config, runtime.build_arc()?))
+}
+
+/// Turns a context's state into one whose queries run elsewhere: `dwell-cluster` gives one
+/// that hands plans to an Apache DataFusion Ballista scheduler. The engine applies it to every
+/// context it builds (its own, the tenants', the scratch one of a refresh) and registers dwell's
+/// functions again afterwards, since an upgrade may replace the function lists.
+pub type StateUpgrade =
+    Arc<dyn Fn(SessionState) -> datafusion::error::Result<SessionState> + Send + Sync>;
+
+/// The state a process that plans or runs a distributed query (a Ballista scheduler or
+/// executor) uses: dwell's functions and logical rules over `runtime`, with DataFusion's own
+/// window operators for `sessionize`. `SessionizeRule` is left out because its operator has no
+/// wire format: plans travel between processes as `datafusion-proto` messages, and the window
+/// operators do.
+pub fn distributed_state(
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> datafusion::error::Result<SessionState> {
+    let mut ctx = SessionContext::new_with_state(
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_optimizer_rules(dwell_optimizer_rules())
+            .build(),
+    );
+    dwell_session::register_all(&mut ctx)?;
+    Ok(ctx.state())
+}
+
+/// The runtime a scheduler or an executor reads `location` through: the store stack an
+/// [`Engine`] over it uses (each call within its deadline, uncommitted ingests hidden), no
+/// list-files cache (ingests by other processes show in the next query), and a memory pool of
+/// `memory_limit` bytes if one is given.
+pub fn location_runtime(
+    location: &DataLocation,
+    store_settings: &StoreSettings,
+    memory_limit: Option<usize>,
+) -> Result<Arc<RuntimeEnv>> {
+    let (_, runtime) = engine_config_and_runtime(SessionConfig::new(), memory_limit)?;
+    let (_, committed) = location_stores(location, store_settings);
+    runtime.register_object_store(location.store_url(), committed);
+    Ok(runtime)
+}
+
+/// The location with every call bounded, and the store the tables read (uncommitted ingests
+/// hidden) over it.
+fn location_stores(
+    location: &DataLocation,
+    store_settings: &StoreSettings,
+) -> (DataLocation, Arc<dyn ObjectStore>) {
+    let bounded: Arc<dyn ObjectStore> = Arc::new(deadline::DeadlineStore::new(
+        Arc::clone(location.store()),
+        store_settings,
+    ));
+    let bounded = location.clone().with_store(bounded);
+    let committed: Arc<dyn ObjectStore> = Arc::new(CommittedStore::new(
+        Arc::clone(bounded.store()),
+        bounded.child(COMMITS_DIR),
+    ));
+    (bounded, committed)
+}
+
+/// DataFusion's logical optimizer rules less [`OPTIMIZER_RULES_LEFT_OUT`].
+fn dwell_optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    Optimizer::new()
+        .rules
+        .into_iter()
+        .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
+        .collect()
 }
 
 /// A context with dwell's functions and rules over a runtime (memory pool, object stores) that
@@ -136,17 +216,13 @@ fn context_over(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     memory_limited: bool,
+    upgrade: Option<&StateUpgrade>,
 ) -> datafusion::error::Result<SessionContext> {
-    let rules = Optimizer::new()
-        .rules
-        .into_iter()
-        .filter(|rule| !OPTIMIZER_RULES_LEFT_OUT.contains(&rule.name()))
-        .collect();
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_optimizer_rules(rules)
+        .with_optimizer_rules(dwell_optimizer_rules())
         // After DataFusion's own rules: sessionize without its window operators. With a memory
         // limit the sort stays DataFusion's, which spills; without, one operator sorts faster.
         .with_physical_optimizer_rule(Arc::new(if memory_limited {
@@ -155,6 +231,10 @@ fn context_over(
             dwell_session::SessionizeRule::sorting_in_memory()
         }))
         .build();
+    let state = match upgrade {
+        Some(upgrade) => upgrade(state)?,
+        None => state,
+    };
     let mut ctx = SessionContext::new_with_state(state);
     dwell_session::register_all(&mut ctx)?;
     Ok(ctx)
@@ -207,7 +287,6 @@ async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
 const GENERATE_CHUNK_EVENTS: u64 = 1_000_000;
 
 /// Builds an [`Engine`].
-#[derive(Debug)]
 pub struct EngineBuilder {
     location: DataLocation,
     config: SessionConfig,
@@ -215,9 +294,29 @@ pub struct EngineBuilder {
     create: bool,
     memory_limit: Option<usize>,
     store_settings: StoreSettings,
+    upgrade: Option<StateUpgrade>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("location", &self.location)
+            .field("settings", &self.settings)
+            .field("memory_limit", &self.memory_limit)
+            .field("upgraded", &self.upgrade.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EngineBuilder {
+    /// Runs queries elsewhere (see [`StateUpgrade`]): `dwell-cluster` passes one that sends
+    /// them to a Ballista scheduler. Tables, views and settings stay the engine's.
+    #[must_use]
+    pub fn with_state_upgrade(mut self, upgrade: StateUpgrade) -> Self {
+        self.upgrade = Some(upgrade);
+        self
+    }
+
     /// Bounds every object store call (see [`StoreSettings`]; S3's own request timeout and
     /// retries are set when the location is parsed, [`DataLocation::parse_with`]).
     #[must_use]
@@ -275,21 +374,19 @@ impl EngineBuilder {
             }
         }
         // Every call, the settings' read included, within its deadline.
-        let bounded: Arc<dyn ObjectStore> = Arc::new(deadline::DeadlineStore::new(
-            Arc::clone(location.store()),
-            &self.store_settings,
-        ));
-        let location = location.with_store(bounded);
+        let (location, committed) = location_stores(&location, &self.store_settings);
         let fixed_settings = self.settings.is_some();
         let settings = match self.settings {
             Some(settings) => settings,
             None => read_settings(&location).await?,
         };
-        let ctx = session_context_with_memory_limit(self.config, self.memory_limit)?;
-        let committed: Arc<dyn ObjectStore> = Arc::new(CommittedStore::new(
-            Arc::clone(location.store()),
-            location.child(COMMITS_DIR),
-        ));
+        let (config, runtime) = engine_config_and_runtime(self.config, self.memory_limit)?;
+        let ctx = context_over(
+            config,
+            runtime,
+            self.memory_limit.is_some(),
+            self.upgrade.as_ref(),
+        )?;
         ctx.register_object_store(location.store_url(), Arc::clone(&committed));
         let engine = Engine {
             ctx,
@@ -297,6 +394,7 @@ impl EngineBuilder {
             settings: RwLock::new(settings),
             fixed_settings,
             memory_limited: self.memory_limit.is_some(),
+            upgrade: self.upgrade,
             ingest_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
             tenants: std::sync::Mutex::new(HashMap::new()),
@@ -335,6 +433,7 @@ pub struct Engine {
     /// Settings given by the builder rather than read from `dwell.toml`.
     fixed_settings: bool,
     memory_limited: bool,
+    upgrade: Option<StateUpgrade>,
     /// Ingests land one at a time, so each sees the schema the previous one left.
     ingest_lock: Mutex<()>,
     /// Counts re-registrations of the tables and views; a tenant's context from an older
@@ -381,6 +480,7 @@ impl Engine {
             create: false,
             memory_limit: None,
             store_settings: StoreSettings::default(),
+            upgrade: None,
         }
     }
 
@@ -588,6 +688,7 @@ impl Engine {
             self.ctx.copied_config(),
             self.ctx.runtime_env(),
             self.memory_limited,
+            self.upgrade.as_ref(),
         )?;
         let (catalog_name, schema_name) = {
             let config = self.ctx.copied_config();
@@ -661,6 +762,7 @@ impl Engine {
             self.ctx.copied_config(),
             self.ctx.runtime_env(),
             self.memory_limited,
+            self.upgrade.as_ref(),
         )?;
         for name in [
             "events",

@@ -129,6 +129,25 @@ impl fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
+    /// Names of the users and tokens confined to one account, sorted.
+    #[must_use]
+    pub fn account_scoped(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .users
+            .iter()
+            .filter(|(_, (_, scope))| matches!(scope, Scope::Account(_)))
+            .map(|(name, _)| name.as_str())
+            .chain(
+                self.tokens
+                    .iter()
+                    .filter(|(_, _, scope)| matches!(scope, Scope::Account(_)))
+                    .map(|(name, _, _)| name.as_str()),
+            )
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Reads an auth file.
     pub fn read(path: &std::path::Path) -> Result<AuthConfig> {
         let file = path.display().to_string();

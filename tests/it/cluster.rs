@@ -1,0 +1,568 @@
+//! The same SQL on an Apache DataFusion Ballista cluster: an in-process one (scheduler and two
+//! executors on this test's runtime), and real `dwell scheduler` and `dwell executor` processes
+//! on 127.0.0.1, over a local folder and over S3 (moto). Every view, and queries over the
+//! settings tables, must give exactly the rows a single-process engine gives (floating-point
+//! sums to within 1e-9 relative: the cluster adds partial sums in another order).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Float64Type;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionConfig;
+use dwell_cluster::ClusterUrl;
+use dwell_engine::{DataLocation, Engine, GenerateOptions, StoreSettings, VIEWS};
+
+use futures::TryStreamExt;
+
+use crate::load::ServeProcess;
+use crate::support::close;
+
+/// Queries beyond the views: the settings tables travel to the cluster as in-memory tables,
+/// and a join mixes them with the Parquet events.
+const MORE_QUERIES: [&str; 4] = [
+    "SELECT * FROM dwell_settings",
+    "SELECT a.app_id, a.timeout_seconds, count(*) AS events FROM events e \
+     JOIN app_settings a ON e.app_id = a.app_id GROUP BY a.app_id, a.timeout_seconds",
+    "SELECT account_id, count(*) AS sessions, sum(duration_seconds) AS seconds \
+     FROM sessions GROUP BY account_id",
+    dwell_cli::HEADLINE_SQL,
+];
+
+/// A cell of a result: floating-point sums may differ in their last bits between plans that
+/// add in another order (the cluster adds each partition's partial sums), so they are compared
+/// as numbers, within [`close`]; every other value as its text.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Cell {
+    Text(String),
+    Float(f64),
+}
+
+/// The rows of a result, sorted: the views' row order is not part of what they promise, and the
+/// cluster returns partitions in another order.
+fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formatter"))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<Cell> = batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(
+                    |(column, formatter)| match column.as_primitive_opt::<Float64Type>() {
+                        Some(floats) if floats.is_valid(row) => Cell::Float(floats.value(row)),
+                        _ => Cell::Text(formatter.value(row).to_string()),
+                    },
+                )
+                .collect();
+            rows.push(cells);
+        }
+    }
+    // Text cells decide the order; floats only break ties.
+    rows.sort_by(|a, b| {
+        let text = |row: &Vec<Cell>| {
+            row.iter()
+                .filter_map(|c| match c {
+                    Cell::Text(t) => Some(t.clone()),
+                    Cell::Float(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        text(a)
+            .cmp(&text(b))
+            .then_with(|| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    rows
+}
+
+/// Every view and [`MORE_QUERIES`], by query.
+async fn answers(engine: &Engine) -> BTreeMap<String, Vec<Vec<Cell>>> {
+    let mut answers = BTreeMap::new();
+    let queries = VIEWS
+        .iter()
+        .map(|v| format!("SELECT * FROM {}", v.name))
+        .chain(MORE_QUERIES.iter().map(|q| (*q).to_owned()));
+    for sql in queries {
+        let batches = engine
+            .sql(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        answers.insert(sql, rows(&batches));
+    }
+    answers
+}
+
+fn assert_same(
+    single: &BTreeMap<String, Vec<Vec<Cell>>>,
+    cluster: &BTreeMap<String, Vec<Vec<Cell>>>,
+) {
+    for (sql, expected) in single {
+        assert!(!expected.is_empty(), "{sql}: no rows to compare");
+        let got = &cluster[sql];
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{sql}: {} rows on the cluster, {} in one process",
+            got.len(),
+            expected.len()
+        );
+        for (g, e) in got.iter().zip(expected) {
+            let same = g.len() == e.len()
+                && g.iter().zip(e).all(|pair| match pair {
+                    (Cell::Float(a), Cell::Float(b)) => close(*a, *b),
+                    (a, b) => a == b,
+                });
+            assert!(
+                same,
+                "{sql}: the cluster gives {g:?} where one process gives {e:?}"
+            );
+        }
+    }
+}
+
+/// Generated events (three accounts, five applications with their own timeouts in the
+/// location's `dwell.toml`) at `location`.
+async fn generate(location: &DataLocation, events: u64) {
+    let engine = Engine::builder(location.clone())
+        .create_if_missing(true)
+        .build()
+        .await
+        .expect("engine");
+    let options = GenerateOptions {
+        events,
+        users: 90,
+        days: 4,
+        seed: 7,
+        ..GenerateOptions::default()
+    };
+    engine.generate(&options, &|_| {}).await.expect("generate");
+}
+
+/// A client engine whose queries run on `cluster`, with more partitions than this machine's
+/// cores so that the stages have several tasks to spread over the executors.
+async fn client(location: &DataLocation, cluster: &ClusterUrl) -> Engine {
+    Engine::builder(location.clone())
+        .with_config(SessionConfig::new().with_target_partitions(4))
+        .with_state_upgrade(dwell_cluster::client_upgrade(cluster))
+        .build()
+        .await
+        .expect("client engine")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_cluster_gives_the_single_process_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location =
+        DataLocation::parse(dir.path().join("data").to_str().expect("utf-8")).expect("location");
+    generate(&location, 20_000).await;
+    let single = Engine::builder(location.clone())
+        .build()
+        .await
+        .expect("engine");
+    let expected = answers(&single).await;
+
+    let url = dwell_cluster::start_in_process(&location, &StoreSettings::default(), 2, 2)
+        .await
+        .expect("in-process cluster");
+    let engine = client(&location, &url).await;
+    assert_same(&expected, &answers(&engine).await);
+
+    // An ingest through the client engine lands in the location, and the cluster sees it in
+    // the next query (the scheduler lists files at every query).
+    let before = count(&engine, "SELECT count(*) AS n FROM events").await;
+    let more = dir.path().join("more.csv");
+    std::fs::write(
+        &more,
+        "event_time,account_id,user_id,app_id,tab_id,event_type\n\
+         2026-11-03T10:00:00Z,acme,late-user,crm,t1,click\n\
+         2026-11-03T10:01:00Z,acme,late-user,crm,t1,click\n",
+    )
+    .expect("write");
+    engine.ingest_file(&more).await.expect("ingest");
+    assert_eq!(
+        count(&engine, "SELECT count(*) AS n FROM events").await,
+        before + 2
+    );
+    assert_eq!(
+        count(
+            &engine,
+            "SELECT count(*) AS n FROM sessions WHERE user_id = 'late-user'"
+        )
+        .await,
+        1
+    );
+}
+
+async fn count(engine: &Engine, sql: &str) -> i64 {
+    let batches = engine
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    crate::support::ints(&batches, "n")[0].expect("a count")
+}
+
+#[tokio::test]
+async fn a_cluster_refuses_a_location_only_this_process_sees() {
+    let location = DataLocation::parse("memory://").expect("location");
+    let error = dwell_cluster::start_in_process(&location, &StoreSettings::default(), 1, 1)
+        .await
+        .expect_err("memory:// is private");
+    assert!(error.to_string().contains("in-memory location"), "{error}");
+    for (url, says) in [
+        ("http://127.0.0.1:50050", "df://HOST:PORT"),
+        ("df://", "names no host"),
+        ("df://host:50050/path", "only df://HOST:PORT"),
+    ] {
+        let error = url.parse::<ClusterUrl>().expect_err(url).to_string();
+        assert!(error.contains(url) && error.contains(says), "{error}");
+    }
+    let url: ClusterUrl = "df://127.0.0.1".parse().expect("default port");
+    assert_eq!(url.to_string(), "df://127.0.0.1:50050");
+
+    // Account-scoped callers are not served from a cluster (their tables do not travel yet):
+    // the server refuses to start rather than fail each of their queries.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auth = dir.path().join("auth.toml");
+    std::fs::write(
+        &auth,
+        "[[users]]\nname = \"alice\"\npassword = \"secret\"\naccount = \"acme\"\n",
+    )
+    .expect("auth file");
+    let output = Command::new(env!("CARGO_BIN_EXE_dwell-under-test"))
+        .args([
+            "serve",
+            "--cluster",
+            "df://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--data", dir.path().to_str().expect("utf-8"), "--auth"])
+        .arg(&auth)
+        .output()
+        .expect("dwell serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("account-scoped callers (alice)"),
+        "{stderr}"
+    );
+}
+
+/// A port free on 127.0.0.1 at the time of asking.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A process this test started, ended by its PID when dropped.
+struct Started {
+    name: &'static str,
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Started {
+    fn spawn(name: &'static str, args: &[&str], log: std::path::PathBuf) -> Started {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_dwell-under-test"))
+            .args(args)
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Started { name, child, log }
+    }
+
+    /// Panics with the process's output if it has ended.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("wait") {
+            panic!(
+                "{} ended ({status}): {}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SIGTERM by the PID this test holds; the commands stop on it.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `dwell scheduler` and two `dwell executor` processes over `data`, on free loopback ports.
+fn start_cluster(data: &str, dir: &Path) -> (ClusterUrl, Vec<Started>, Vec<std::path::PathBuf>) {
+    let scheduler_port = free_port();
+    let listen = format!("127.0.0.1:{scheduler_port}");
+    let url: ClusterUrl = format!("df://{listen}").parse().expect("url");
+    let mut processes = vec![Started::spawn(
+        "scheduler",
+        &["scheduler", "--data", data, "--listen", &listen],
+        dir.join("scheduler.log"),
+    )];
+    let mut work_dirs = Vec::new();
+    for i in 0..2 {
+        let work = dir.join(format!("executor-{i}"));
+        std::fs::create_dir_all(&work).expect("work dir");
+        let listen = format!("127.0.0.1:{}", free_port());
+        processes.push(Started::spawn(
+            "executor",
+            &[
+                "executor",
+                "--data",
+                data,
+                "--scheduler",
+                &url.to_string(),
+                "--listen",
+                &listen,
+                "--task-slots",
+                "2",
+                "--work-dir",
+                work.to_str().expect("utf-8"),
+            ],
+            dir.join(format!("executor-{i}.log")),
+        ));
+        work_dirs.push(work);
+    }
+    // The scheduler accepts connections once it is ready.
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while std::net::TcpStream::connect(("127.0.0.1", scheduler_port)).is_err() {
+        processes[0].assert_running();
+        assert!(Instant::now() < deadline, "the scheduler did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (url, processes, work_dirs)
+}
+
+/// Whether an executor wrote shuffle output under its work folder, i.e. ran a task.
+fn ran_tasks(work_dir: &Path) -> bool {
+    std::fs::read_dir(work_dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+/// The CLI against the cluster: `dwell sql --cluster` prints what it prints in one process.
+fn cli_sql(data: &str, cluster: Option<&ClusterUrl>, sql: &str) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dwell-under-test"));
+    command.args(["sql", "--data", data, "--format", "csv", "-c", sql]);
+    if let Some(cluster) = cluster {
+        command.args(["--cluster", &cluster.to_string()]);
+    }
+    let output = command.output().expect("dwell sql");
+    assert!(
+        output.status.success(),
+        "dwell sql {cluster:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+async fn processes_give_the_single_process_answers(location: &DataLocation, data: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate(location, 20_000).await;
+    let single = Engine::builder(location.clone())
+        .build()
+        .await
+        .expect("engine");
+    let expected = answers(&single).await;
+
+    let (url, mut processes, work_dirs) = start_cluster(data, dir.path());
+    let engine = client(location, &url).await;
+    assert_same(&expected, &answers(&engine).await);
+    for process in &mut processes {
+        process.assert_running();
+    }
+    assert!(
+        work_dirs.iter().all(|w| ran_tasks(w)),
+        "both executors ran tasks: {work_dirs:?}"
+    );
+
+    let sql = "SELECT account_id, count(*) AS sessions FROM sessions \
+               GROUP BY account_id ORDER BY account_id";
+    assert_eq!(cli_sql(data, Some(&url), sql), cli_sql(data, None, sql));
+
+    // `dwell serve --cluster`: a Flight SQL client's statements and prepared statements run on
+    // the cluster and give the single-process rows.
+    let mut server = ServeProcess::start(Path::new(data), &["--cluster", &url.to_string()]);
+    let mut flight = server.client().await;
+    for sql in ["SELECT * FROM user_session_stats", "SELECT * FROM sessions"] {
+        let batches = crate::flight::query(&mut flight, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} through dwell serve --cluster: {e}"));
+        let single = single
+            .sql(sql)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        assert_same(
+            &BTreeMap::from([(sql.to_owned(), rows(&single))]),
+            &BTreeMap::from([(sql.to_owned(), rows(&batches))]),
+        );
+    }
+    let mut prepared = flight
+        .prepare("SELECT count(*) AS n FROM sessions".to_owned(), None)
+        .await
+        .expect("prepare");
+    let info = prepared.execute().await.expect("execute");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let batches: Vec<RecordBatch> = flight
+        .do_get(ticket)
+        .await
+        .expect("do_get")
+        .try_collect()
+        .await
+        .expect("stream");
+    assert_eq!(
+        crate::support::ints(&batches, "n"),
+        vec![Some(
+            count(&single, "SELECT count(*) AS n FROM sessions").await
+        )]
+    );
+    assert!(server.stop("TERM").success(), "{:?}", server.log);
+    drop(processes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduler_and_two_executor_processes_over_a_local_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let location = DataLocation::parse(data).expect("location");
+    processes_give_the_single_process_answers(&location, data).await;
+}
+
+/// The same over a real S3 API: `.ci/run` starts moto and sets `DWELL_TEST_S3` and `AWS_*`,
+/// which the processes inherit; without it the test says so and passes, except under CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduler_and_two_executor_processes_over_s3() {
+    let Ok(bucket) = std::env::var("DWELL_TEST_S3") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the S3 cluster test: set DWELL_TEST_S3"
+        );
+        eprintln!("SKIPPED scheduler_and_two_executor_processes_over_s3: no DWELL_TEST_S3");
+        return;
+    };
+    let data = format!(
+        "{}/cluster-{}-{}",
+        bucket.trim_end_matches('/'),
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    let location = DataLocation::parse(&data).expect("s3 location");
+    processes_give_the_single_process_answers(&location, &data).await;
+}
+
+/// The stages of `sql` as `explain_stages` prints them, each as its header line and its text.
+async fn stages(engine: &Engine, sql: &str) -> Vec<(String, String)> {
+    let text = dwell_cluster::explain_stages(engine, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    text.split("stage ")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let (header, body) = block.split_once('\n').expect("a header line");
+            (header.to_owned(), body.to_owned())
+        })
+        .collect()
+}
+
+/// What runs where: the events are read, filtered and hash-partitioned by (account, user) in
+/// one stage, one task per file group; each of those partitions (a bucket of users) is then
+/// sorted and sessionized by a task of its own in the next stage, and only the result moves on.
+#[tokio::test]
+async fn each_bucket_of_users_sessionizes_in_a_task_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location =
+        DataLocation::parse(dir.path().join("data").to_str().expect("utf-8")).expect("location");
+    generate(&location, 2_000).await;
+    // Planning the stages needs no running cluster.
+    let url: ClusterUrl = "df://127.0.0.1:9".parse().expect("url");
+    let engine = client(&location, &url).await;
+    for sql in [
+        "SELECT * FROM sessionized_events",
+        "SELECT count(*) AS n FROM sessions WHERE user_id = 'u1'",
+    ] {
+        let stages = stages(&engine, sql).await;
+        let window = stages
+            .iter()
+            .position(|(_, body)| body.contains("WindowAggExec: wdw=[sessionize("))
+            .unwrap_or_else(|| panic!("{sql}: no stage sessionizes: {stages:?}"));
+        let (header, body) = &stages[window];
+        assert!(header.contains("(4 tasks)"), "{sql}: {header}");
+        assert!(
+            body.contains(
+                "UnresolvedShuffleExec: stage=1, partitioning: Hash([account_id@1, user_id@2], 4)"
+            ),
+            "{sql}: the sessionizing stage reads buckets of users: {body}"
+        );
+        let (_, scan) = &stages[0];
+        assert!(
+            scan.contains("DataSourceExec")
+                && scan.contains("partitioning=Hash([account_id@1, user_id@2], 4)"),
+            "{sql}: the first stage reads the files and buckets the users: {scan}"
+        );
+        assert!(
+            !scan.contains("sessionize"),
+            "{sql}: nothing is sessionized before the shuffle: {scan}"
+        );
+    }
+    // `dwell sql --stages` prints the same.
+    let sql = "SELECT * FROM sessions";
+    let data = dir.path().join("data");
+    let cli = <dwell_cli::Cli as clap::Parser>::try_parse_from([
+        "dwell",
+        "sql",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--stages",
+        "-c",
+        sql,
+    ])
+    .expect("arguments");
+    let mut out = Vec::new();
+    dwell_cli::run(cli, &mut out)
+        .await
+        .expect("dwell sql --stages");
+    // The CLI's engine has the default number of partitions.
+    let default_partitions = Engine::builder(location).build().await.expect("engine");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        dwell_cluster::explain_stages(&default_partitions, sql)
+            .await
+            .expect("stages")
+    );
+}
