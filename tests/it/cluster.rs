@@ -20,7 +20,7 @@ use dwell_engine::{DataLocation, Engine, GenerateOptions, StoreSettings, VIEWS};
 use futures::TryStreamExt;
 
 use crate::load::ServeProcess;
-use crate::support::close;
+use crate::support::{close, generate_at, query};
 
 /// Queries beyond the views: the settings tables travel to the cluster as in-memory tables,
 /// and a join mixes them with the Parquet events.
@@ -93,13 +93,7 @@ async fn answers(engine: &Engine) -> BTreeMap<String, Vec<Vec<Cell>>> {
         .map(|v| format!("SELECT * FROM {}", v.name))
         .chain(MORE_QUERIES.iter().map(|q| (*q).to_owned()));
     for sql in queries {
-        let batches = engine
-            .sql(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let batches = query(engine, &sql).await;
         answers.insert(sql, rows(&batches));
     }
     answers
@@ -136,11 +130,6 @@ fn assert_same(
 /// Generated events (three accounts, five applications with their own timeouts in the
 /// location's `dwell.toml`) at `location`.
 async fn generate(location: &DataLocation, events: u64) {
-    let engine = Engine::builder(location.clone())
-        .create_if_missing(true)
-        .build()
-        .await
-        .expect("engine");
     let options = GenerateOptions {
         events,
         users: 90,
@@ -148,7 +137,7 @@ async fn generate(location: &DataLocation, events: u64) {
         seed: 7,
         ..GenerateOptions::default()
     };
-    engine.generate(&options, &|_| {}).await.expect("generate");
+    generate_at(location, &options).await;
 }
 
 /// A client engine whose queries run on `cluster`, with more partitions than this machine's
@@ -207,14 +196,7 @@ async fn in_process_cluster_gives_the_single_process_answers() {
 }
 
 async fn count(engine: &Engine, sql: &str) -> i64 {
-    let batches = engine
-        .sql(sql)
-        .await
-        .expect("plan")
-        .collect()
-        .await
-        .expect("run");
-    crate::support::ints(&batches, "n")[0].expect("a count")
+    crate::support::ints(&query(engine, sql).await, "n")[0].expect("a count")
 }
 
 #[tokio::test]
@@ -417,13 +399,7 @@ async fn processes_give_the_single_process_answers(location: &DataLocation, data
         let batches = crate::flight::query(&mut flight, sql)
             .await
             .unwrap_or_else(|e| panic!("{sql} through dwell serve --cluster: {e}"));
-        let single = single
-            .sql(sql)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
+        let single = query(&single, sql).await;
         assert_same(
             &BTreeMap::from([(sql.to_owned(), rows(&single))]),
             &BTreeMap::from([(sql.to_owned(), rows(&batches))]),
@@ -465,23 +441,9 @@ async fn scheduler_and_two_executor_processes_over_a_local_folder() {
 /// which the processes inherit; without it the test says so and passes, except under CI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scheduler_and_two_executor_processes_over_s3() {
-    let Ok(bucket) = std::env::var("DWELL_TEST_S3") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the S3 cluster test: set DWELL_TEST_S3"
-        );
-        eprintln!("SKIPPED scheduler_and_two_executor_processes_over_s3: no DWELL_TEST_S3");
+    let Some(data) = crate::support::s3_test_prefix("cluster_over_s3") else {
         return;
     };
-    let data = format!(
-        "{}/cluster-{}-{}",
-        bucket.trim_end_matches('/'),
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    );
     let location = DataLocation::parse(&data).expect("s3 location");
     processes_give_the_single_process_answers(&location, &data).await;
 }

@@ -20,7 +20,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
-use dwell_engine::{DataLocation, Engine, GenerateOptions};
+use dwell_engine::{DataLocation, GenerateOptions};
 use futures::TryStreamExt;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
@@ -128,11 +128,6 @@ impl Drop for ServeProcess {
 /// A data folder with generated events (three accounts).
 pub(crate) async fn generated_folder(dir: &std::path::Path, events: u64) -> std::path::PathBuf {
     let data = dir.join("data");
-    let engine = Engine::builder(DataLocation::parse(data.to_str().expect("utf-8")).expect("loc"))
-        .create_if_missing(true)
-        .build()
-        .await
-        .expect("engine");
     let options = GenerateOptions {
         events,
         users: 120,
@@ -140,7 +135,8 @@ pub(crate) async fn generated_folder(dir: &std::path::Path, events: u64) -> std:
         seed: 11,
         ..GenerateOptions::default()
     };
-    engine.generate(&options, &|_| {}).await.expect("generate");
+    let location = DataLocation::parse(data.to_str().expect("utf-8")).expect("location");
+    crate::support::generate_at(&location, &options).await;
     data
 }
 

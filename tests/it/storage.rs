@@ -493,25 +493,9 @@ async fn settings_are_read_and_bad_ones_named() {
 /// under CI, where it must run.
 #[tokio::test]
 async fn s3_ingest_and_query() {
-    let Ok(bucket) = std::env::var("DWELL_TEST_S3") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the S3 test: set DWELL_TEST_S3"
-        );
-        eprintln!(
-            "SKIPPED s3_ingest_and_query: no S3 server (set DWELL_TEST_S3=s3://bucket and AWS_*)"
-        );
+    let Some(prefix) = crate::support::s3_test_prefix("s3_ingest_and_query") else {
         return;
     };
-    let prefix = format!(
-        "{}/run-{}-{}",
-        bucket.trim_end_matches('/'),
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    );
     let engine = Engine::builder(DataLocation::parse(&prefix).expect("s3 location"))
         .build()
         .await

@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType};
 use chrono::{DateTime, NaiveDate};
-use dwell_engine::{Engine, Settings};
+use dwell_engine::{DataLocation, Engine, GenerateOptions, Settings};
 use dwell_session::kernel::{Placement, Rule};
 use dwell_session::reference::{self, RefEvent};
 
@@ -85,6 +85,39 @@ pub(crate) async fn query(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
         .collect()
         .await
         .unwrap_or_else(|e| panic!("run {sql}: {e}"))
+}
+
+/// A fresh prefix in the S3 bucket of `DWELL_TEST_S3` (`.ci/run` starts moto and sets it and
+/// the `AWS_*` variables), or `None` after saying `test` was skipped. Under CI the S3 tests
+/// must run, so a missing bucket fails there.
+pub(crate) fn s3_test_prefix(test: &str) -> Option<String> {
+    let Ok(bucket) = std::env::var("DWELL_TEST_S3") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run {test}: set DWELL_TEST_S3"
+        );
+        eprintln!("SKIPPED {test}: no S3 server (set DWELL_TEST_S3=s3://bucket and AWS_*)");
+        return None;
+    };
+    Some(format!(
+        "{}/{test}-{}-{}",
+        bucket.trim_end_matches('/'),
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    ))
+}
+
+/// Generates events into `location` (created if missing).
+pub(crate) async fn generate_at(location: &DataLocation, options: &GenerateOptions) {
+    let engine = Engine::builder(location.clone())
+        .create_if_missing(true)
+        .build()
+        .await
+        .expect("engine");
+    engine.generate(options, &|_| {}).await.expect("generate");
 }
 
 /// Floats equal up to summation order.
