@@ -246,7 +246,7 @@ pub async fn run_scheduler(
     store_settings: StoreSettings,
 ) -> Result<()> {
     check_shareable(&location)?;
-    let runtime = dwell_engine::location_runtime(&location, &store_settings, None)?;
+    let runtime = dwell_engine::location_runtime(&location, &store_settings)?;
     let config = SchedulerConfig {
         bind_host: listen.ip().to_string(),
         bind_port: listen.port(),
@@ -295,7 +295,7 @@ pub async fn run_executor(
     store_settings: StoreSettings,
 ) -> Result<()> {
     check_shareable(&location)?;
-    let runtime = dwell_engine::location_runtime(&location, &store_settings, None)?;
+    let runtime = dwell_engine::location_runtime(&location, &store_settings)?;
     let registry = function_registry(Arc::clone(&runtime))?;
     let config = ExecutorProcessConfig {
         bind_host: options.listen.ip().to_string(),
@@ -384,7 +384,7 @@ pub async fn start_in_process(
     task_slots: usize,
 ) -> Result<ClusterUrl> {
     check_shareable(location)?;
-    let runtime = dwell_engine::location_runtime(location, store_settings, None)?;
+    let runtime = dwell_engine::location_runtime(location, store_settings)?;
     let ballista = |what: &str| {
         let what = what.to_owned();
         move |source| Error::Ballista { what, source }

@@ -170,14 +170,13 @@ pub fn distributed_state(
 
 /// The runtime a scheduler or an executor reads `location` through: the store stack an
 /// [`Engine`] over it uses (each call within its deadline, uncommitted ingests hidden), no
-/// list-files cache (ingests by other processes show in the next query), and a memory pool of
-/// `memory_limit` bytes if one is given.
+/// list-files cache (ingests by other processes show in the next query). Its memory pool is
+/// unbounded: a Ballista executor puts its own pool on it for each task.
 pub fn location_runtime(
     location: &DataLocation,
     store_settings: &StoreSettings,
-    memory_limit: Option<usize>,
 ) -> Result<Arc<RuntimeEnv>> {
-    let (_, runtime) = engine_config_and_runtime(SessionConfig::new(), memory_limit)?;
+    let (_, runtime) = engine_config_and_runtime(SessionConfig::new(), None)?;
     let (_, committed) = location_stores(location, store_settings);
     runtime.register_object_store(location.store_url(), committed);
     Ok(runtime)
