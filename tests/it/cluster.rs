@@ -145,7 +145,7 @@ async fn generate(location: &DataLocation, events: u64) {
 async fn client(location: &DataLocation, cluster: &ClusterUrl) -> Engine {
     Engine::builder(location.clone())
         .with_config(SessionConfig::new().with_target_partitions(4))
-        .with_state_upgrade(dwell_cluster::client_upgrade(cluster))
+        .with_state_upgrade(dwell_cluster::client_upgrade(cluster, location).expect("upgrade"))
         .build()
         .await
         .expect("client engine")
@@ -206,6 +206,29 @@ async fn a_cluster_refuses_a_location_only_this_process_sees() {
         .await
         .expect_err("memory:// is private");
     assert!(error.to_string().contains("in-memory location"), "{error}");
+    // The client side refuses it the same way, and so does `dwell sql --cluster`.
+    let url: ClusterUrl = "df://127.0.0.1:9".parse().expect("url");
+    let error = dwell_cluster::client_upgrade(&url, &location)
+        .err()
+        .expect("a client over memory:// is refused");
+    assert!(error.to_string().contains("in-memory location"), "{error}");
+    let output = Command::new(env!("CARGO_BIN_EXE_dwell-under-test"))
+        .args([
+            "sql",
+            "--data",
+            "memory://",
+            "--cluster",
+            "df://127.0.0.1:9",
+            "-c",
+            "SELECT 1",
+        ])
+        .output()
+        .expect("dwell sql");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("in-memory location"),
+        "{stderr}"
+    );
     for (url, says) in [
         ("http://127.0.0.1:50050", "df://HOST:PORT"),
         ("df://", "names no host"),

@@ -389,19 +389,13 @@ async fn open(data: &DataArg, create: bool) -> Result<Engine> {
 async fn open_on(data: &DataArg, create: bool, cluster: &ClusterArg) -> Result<Engine> {
     let store = store_settings(data);
     let location = DataLocation::parse_with(&data.data, &store)?;
-    let mut builder = Engine::builder(location)
+    let mut builder = Engine::builder(location.clone())
         .create_if_missing(create)
         .with_memory_limit(data.memory_limit)
         .with_store_settings(store);
     if let Some(url) = &cluster.cluster {
-        if data.data.starts_with("memory:") {
-            return Err(CliError::Usage(format!(
-                "--cluster {url}: an in-memory location is private to this process; give a \
-                 folder every cluster process sees, or s3://"
-            )));
-        }
         let url: dwell_cluster::ClusterUrl = url.parse()?;
-        builder = builder.with_state_upgrade(dwell_cluster::client_upgrade(&url));
+        builder = builder.with_state_upgrade(dwell_cluster::client_upgrade(&url, &location)?);
     }
     Ok(builder.build().await?)
 }

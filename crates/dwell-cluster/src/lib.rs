@@ -32,8 +32,9 @@
 //!     location.clone(),
 //!     StoreSettings::default(),
 //! ));
+//! let upgrade = dwell_cluster::client_upgrade(&cluster, &location)?;
 //! let engine = Engine::builder(location)
-//!     .with_state_upgrade(dwell_cluster::client_upgrade(&cluster))
+//!     .with_state_upgrade(upgrade)
 //!     .build()
 //!     .await?;
 //! let sessions = engine.sql("SELECT count(*) FROM sessions").await?.collect().await?;
@@ -177,19 +178,20 @@ impl ClusterUrl {
     }
 }
 
-/// The [`StateUpgrade`] that makes an engine's contexts send queries to the scheduler at
-/// `cluster`: Ballista's query planner with dwell's logical codec. Queries that read only
-/// `information_schema`, or no table at all, still run in the client.
+/// The [`StateUpgrade`] that makes the contexts of an engine over `location` send queries to
+/// the scheduler at `cluster`: Ballista's query planner with dwell's logical codec. Queries that
+/// read only `information_schema`, or no table at all, still run in the client. A location only
+/// this process sees (`memory://`) is refused, as by the scheduler and the executors.
 ///
 /// Ballista's adaptive planner is turned off for dwell's queries (the setting travels with each
 /// query to the scheduler): in Ballista 55 it re-plans a stage without the column equivalences
 /// of the stage before, and a sessions query filtered on one user then fails on an executor
 /// with "Expects PARTITION BY expression to be ordered" (`tests/it/cluster.rs` has the query).
 /// The static planner splits stages at the same places and keeps the sorts the windows need.
-#[must_use]
-pub fn client_upgrade(cluster: &ClusterUrl) -> StateUpgrade {
+pub fn client_upgrade(cluster: &ClusterUrl, location: &DataLocation) -> Result<StateUpgrade> {
+    check_shareable(location)?;
     let scheduler = cluster.grpc_endpoint();
-    Arc::new(move |state: SessionState| {
+    Ok(Arc::new(move |state: SessionState| {
         let config = state
             .config()
             .clone()
@@ -202,7 +204,7 @@ pub fn client_upgrade(cluster: &ClusterUrl) -> StateUpgrade {
             .with_config(config)
             .build()
             .upgrade_for_ballista(scheduler.clone())
-    })
+    }))
 }
 
 /// The data locations a cluster can share: every process opens its own store over it.
