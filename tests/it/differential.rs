@@ -20,6 +20,10 @@ enum Layout {
     ShuffledFiles { rows: usize },
     /// All rows, shuffled, in one file.
     OneFile,
+    /// Rows shuffled into files of at most `rows` rows, each written as another writer would:
+    /// a random timestamp unit (one that holds its times exactly) and zone, random string
+    /// encodings, columns in a random order.
+    ForeignWriters { rows: usize },
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
@@ -27,6 +31,7 @@ fn layout() -> impl Strategy<Value = Layout> {
         Just(Layout::Ingested),
         (1usize..400).prop_map(|rows| Layout::ShuffledFiles { rows }),
         Just(Layout::OneFile),
+        (1usize..400).prop_map(|rows| Layout::ForeignWriters { rows }),
     ]
 }
 
@@ -71,6 +76,20 @@ fn store(root: &std::path::Path, events: &RecordBatch, layout: Layout, seed: u64
     match layout {
         Layout::Ingested => unreachable!("landed by ingest"),
         Layout::OneFile => write_parquet(&root.join("events/all.parquet"), &shuffled),
+        Layout::ForeignWriters { rows } => {
+            let mut start = 0;
+            let mut file = 0;
+            while start < shuffled.num_rows() {
+                let len = rows.min(shuffled.num_rows() - start);
+                let chunk = as_another_writer(&shuffled.slice(start, len), seed ^ file);
+                write_parquet(
+                    &root.join(format!("events/w{}/f-{file:05}.parquet", file % 4)),
+                    &chunk,
+                );
+                start += len;
+                file += 1;
+            }
+        }
         Layout::ShuffledFiles { rows } => {
             let mut start = 0;
             let mut file = 0;
@@ -86,6 +105,47 @@ fn store(root: &std::path::Path, events: &RecordBatch, layout: Layout, seed: u64
             }
         }
     }
+}
+
+/// `batch` (canonical types) as a random other writer writes it: the same instants and texts.
+fn as_another_writer(batch: &RecordBatch, seed: u64) -> RecordBatch {
+    use crate::writers::{UNITS, ZONES, nanos_per};
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimestampNanosecondType};
+    let mut draw = shuffled(64, seed).into_iter().cycle();
+    let mut pick = |n: usize| draw.next().expect("cycle") as usize % n;
+    let times = batch
+        .column_by_name("event_time")
+        .expect("event_time")
+        .as_primitive::<TimestampNanosecondType>();
+    // The coarsest unit that holds every time of the file exactly, or any finer one.
+    let exact: Vec<_> = UNITS
+        .iter()
+        .filter(|&&unit| {
+            (0..times.len()).all(|r| times.is_null(r) || times.value(r) % nanos_per(unit) == 0)
+        })
+        .collect();
+    let unit = *exact[pick(exact.len())];
+    let zone = ZONES[pick(ZONES.len())];
+    let mut columns: Vec<(Field, arrow::array::ArrayRef)> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let target = match field.data_type() {
+            DataType::Timestamp(..) => DataType::Timestamp(unit, zone.map(Into::into)),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => match pick(4) {
+                0 => DataType::Utf8,
+                1 => DataType::LargeUtf8,
+                2 => DataType::Utf8View,
+                _ => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            },
+            other => other.clone(),
+        };
+        let converted = arrow::compute::cast(column, &target).expect("another writer's type");
+        columns.push((Field::new(field.name(), target, true), converted));
+    }
+    let order = shuffled(columns.len(), seed.rotate_left(7));
+    let (fields, arrays): (Vec<_>, Vec<_>) =
+        order.iter().map(|&i| columns[i as usize].clone()).unzip();
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays).expect("batch")
 }
 
 /// The rows of a metric view, as sorted text: what two layouts must agree on.

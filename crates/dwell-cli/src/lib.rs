@@ -789,6 +789,10 @@ pub fn one_line(message: &str) -> String {
 pub fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
     let cli = Cli::parse();
+    // dwell's own warnings (a query that runs on a slow path) reach the user on stderr.
+    if log::set_logger(&WARNINGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -805,4 +809,23 @@ pub fn main() -> std::process::ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints dwell's warnings (log targets under `dwell`) to stderr; other crates' logs stay off.
+struct Warnings;
+
+static WARNINGS: Warnings = Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn && metadata.target().starts_with("dwell")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("dwell: warning: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchReader};
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampNanosecondType};
 use arrow::util::display::FormatOptions;
 use bytes::Bytes;
 use chrono::DateTime;
@@ -29,16 +29,12 @@ use parquet::file::properties::WriterProperties;
 
 use crate::committed::{COMMITS_DIR, landed_file_name};
 use crate::error::{Error, Result};
+use crate::events::{event_time_type, is_string_like};
 use crate::location::DataLocation;
 
-/// Columns SESSIONS.md §1 requires, all strings but `event_time`.
-pub const REQUIRED_COLUMNS: [&str; 5] = ["event_time", "user_id", "app_id", "tab_id", "event_type"];
-/// Optional columns with a meaning to the engine.
-pub const OPTIONAL_COLUMNS: [&str; 2] = ["account_id", "event_id"];
+pub use crate::events::{OPTIONAL_COLUMNS, REQUIRED_COLUMNS};
 /// The hive partition column of `events/`; a source may not carry its own.
 pub const PARTITION_COLUMN: &str = "date";
-/// How landed times are stored: nanoseconds keep every source precision (s to ns).
-pub const LANDED_TIME_TYPE: DataType = DataType::Timestamp(TimeUnit::Nanosecond, None);
 
 /// What an ingest did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,17 +214,10 @@ fn strings_for_engine_columns(inferred: &Schema) -> Schema {
     Schema::new(fields)
 }
 
-fn is_string_like(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => true,
-        DataType::Dictionary(_, value) => is_string_like(value),
-        _ => false,
-    }
-}
-
 /// Checks a source against SESSIONS.md §1 and brings it to the landed form: `event_time` as
-/// nanoseconds since the epoch (UTC), the engine's string columns as `Utf8`, other columns as
-/// they came. `landed` is the schema of the events already stored: a column may not change type.
+/// [`event_time_type`] (nanoseconds, UTC), the engine's string columns as `Utf8`, other columns
+/// as they came. `landed` is the schema of the `events` table: an extra column it already has
+/// is cast to its type (the engine's own columns have one type whatever the files hold).
 pub(crate) fn normalize(
     name: &str,
     schema: &SchemaRef,
@@ -265,10 +254,12 @@ pub(crate) fn normalize(
                 "is reserved: dwell partitions events/ by `date`; rename the column",
             ));
         }
-        let target = if column == "event_time" {
+        let engine_column =
+            REQUIRED_COLUMNS.contains(&column) || OPTIONAL_COLUMNS.contains(&column);
+        let mut target = if column == "event_time" {
             match field.data_type() {
-                DataType::Timestamp(_, _) => LANDED_TIME_TYPE,
-                t if is_string_like(t) => LANDED_TIME_TYPE,
+                DataType::Timestamp(_, _) => event_time_type(),
+                t if is_string_like(t) => event_time_type(),
                 other => {
                     return Err(Error::ingest(
                         name,
@@ -277,7 +268,7 @@ pub(crate) fn normalize(
                     ));
                 }
             }
-        } else if REQUIRED_COLUMNS.contains(&column) || OPTIONAL_COLUMNS.contains(&column) {
+        } else if engine_column {
             if !is_string_like(field.data_type()) {
                 return Err(Error::ingest(
                     name,
@@ -289,17 +280,12 @@ pub(crate) fn normalize(
         } else {
             field.data_type().clone()
         };
-        if let Some(existing) = landed.and_then(|s| s.field_with_name(column).ok())
+        if !engine_column
+            && let Some(existing) = landed.and_then(|s| s.field_with_name(column).ok())
             && !same_stored_type(existing.data_type(), &target)
         {
-            return Err(Error::ingest(
-                name,
-                Some(column),
-                format!(
-                    "has type {target} here but {} in the events already landed",
-                    existing.data_type()
-                ),
-            ));
+            // Landed as the table reads it, so the column keeps one type across files.
+            target = stored_type(existing.data_type()).clone();
         }
         for (batch, out) in batches.iter().zip(converted.iter_mut()) {
             out.push(convert(name, column, batch.column(index), &target)?);
@@ -331,34 +317,31 @@ pub(crate) fn normalize(
 /// Whether two types are stored alike: DataFusion reads Parquet text as `Utf8View` (and binary
 /// as `BinaryView`), which is the same column in the file.
 fn same_stored_type(landed: &DataType, incoming: &DataType) -> bool {
-    fn base(t: &DataType) -> &DataType {
-        match t {
-            DataType::Utf8View | DataType::LargeUtf8 => &DataType::Utf8,
-            DataType::BinaryView | DataType::LargeBinary => &DataType::Binary,
-            DataType::Dictionary(_, value) => base(value),
-            other => other,
-        }
+    stored_type(landed) == stored_type(incoming)
+}
+
+/// The type a column is written to Parquet as: text as `Utf8`, binary as `Binary`.
+fn stored_type(t: &DataType) -> &DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => &DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => &DataType::Binary,
+        DataType::Dictionary(_, value) => stored_type(value),
+        other => other,
     }
-    base(landed) == base(incoming)
 }
 
 fn convert(name: &str, column: &str, array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
     if array.data_type() == target {
         return Ok(Arc::clone(array));
     }
-    // The source's own zone is honoured; zone-less times are UTC (SESSIONS.md §1). Casting to
-    // a UTC-zoned type first and dropping the zone keeps the instant.
-    let utc = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    // The source's own zone is honoured and zone-less times are UTC (SESSIONS.md §1): a cast
+    // to a UTC-zoned type keeps the instant of both. Values that do not fit (nanoseconds end in
+    // 2262) are an error, not NULL.
     let strict = CastOptions {
         safe: false,
         format_options: FormatOptions::default(),
     };
-    let result = if target == &LANDED_TIME_TYPE {
-        cast_with_options(array, &utc, &strict).and_then(|a| cast_with_options(&a, target, &strict))
-    } else {
-        cast_with_options(array, target, &strict)
-    };
-    result.map_err(|e| {
+    cast_with_options(array, target, &strict).map_err(|e| {
         Error::ingest(
             name,
             Some(column),

@@ -26,6 +26,8 @@
 mod committed;
 mod deadline;
 mod error;
+pub mod events;
+mod file_errors;
 pub mod generate;
 pub mod ingest;
 mod location;
@@ -40,7 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -54,7 +56,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use futures::{FutureExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::RwLock;
 
@@ -229,6 +231,8 @@ fn context_over(
         } else {
             dwell_session::SessionizeRule::sorting_in_memory()
         }))
+        // Last: it wraps scans, which rules before it match.
+        .with_physical_optimizer_rule(Arc::new(file_errors::NameFileErrors))
         .build();
     let state = match upgrade {
         Some(upgrade) => upgrade(state)?,
@@ -451,23 +455,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The schema of `events` when nothing has landed yet.
-fn empty_events_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Nanosecond, None),
-            true,
-        ),
-        Field::new("account_id", DataType::Utf8, true),
-        Field::new("user_id", DataType::Utf8, true),
-        Field::new("app_id", DataType::Utf8, true),
-        Field::new("tab_id", DataType::Utf8, true),
-        Field::new("event_type", DataType::Utf8, true),
-        Field::new("event_id", DataType::Utf8, true),
-    ]))
-}
-
 impl Engine {
     /// Starts building an engine over `location`.
     #[must_use]
@@ -536,6 +523,7 @@ impl Engine {
         Ok(files)
     }
 
+    /// The listing table over a folder of the location, with the schema its files agree on.
     async fn listing_table(
         &self,
         folder: &str,
@@ -543,14 +531,7 @@ impl Engine {
     ) -> Result<Arc<dyn TableProvider>> {
         let url = ListingTableUrl::parse(self.location.folder_url(folder))?;
         let state = self.ctx.state();
-        // The session's Parquet options (view types or not, see `session_context_with_memory_limit`).
-        let format =
-            || ParquetFormat::default().with_options(state.default_table_options().parquet);
-        let options = ListingOptions::new(Arc::new(format()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partitions);
-        // A damaged footer can make the Parquet reader panic (arithmetic on absurd lengths);
-        // that is this location's error, not the process's end.
+        let options = self.listing_options(partitions);
         let inferred = AssertUnwindSafe(options.infer_schema(&state, &url))
             .catch_unwind()
             .await
@@ -564,11 +545,23 @@ impl Engine {
             Ok(schema) => schema,
             Err(e) => {
                 // DataFusion's error does not say which file; find it, one file at a time.
-                if let Some(culprit) = self.file_at_fault(folder, &format()).await {
-                    return Err(Error::Location {
-                        location: self.location.to_string(),
-                        reason: culprit,
-                    });
+                let files = self.file_schemas(folder).await?;
+                let mut merged: Option<(Schema, &str)> = None;
+                for (name, schema) in &files {
+                    merged = match merged {
+                        None => Some((schema.as_ref().clone(), name)),
+                        Some((so_far, first)) => {
+                            match Schema::try_merge([so_far, schema.as_ref().clone()]) {
+                                Ok(both) => Some((both, first)),
+                                Err(e) => {
+                                    return Err(self.location_error(format!(
+                                        "{name}: its columns do not agree with {first} and \
+                                         the files after it: {e}"
+                                    )));
+                                }
+                            }
+                        }
+                    };
                 }
                 return Err(Error::DataFusion(e.context(format!(
                     "reading the schema of {}/{folder}",
@@ -576,56 +569,108 @@ impl Engine {
                 ))));
             }
         };
+        self.listing_table_with_schema(url, options, schema)
+    }
+
+    /// `events`: the canonical schema (see [`events`]), every file read into it.
+    async fn events_table(
+        &self,
+        partitions: Vec<(String, DataType)>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let url = ListingTableUrl::parse(self.location.folder_url("events"))?;
+        let files = self.file_schemas("events").await?;
+        let (schema, _left_out) = events::table_schema(&files, &self.string_type())
+            .map_err(|reason| self.location_error(reason))?;
+        self.listing_table_with_schema(url, self.listing_options(partitions), Arc::new(schema))
+    }
+
+    fn listing_table_with_schema(
+        &self,
+        url: ListingTableUrl,
+        options: ListingOptions,
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>> {
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(schema);
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
-    /// The first file under `folder` that cannot be read, or whose schema does not agree with
-    /// the files before it, with the reason. Only called once reading them all has failed.
-    async fn file_at_fault(&self, folder: &str, format: &ParquetFormat) -> Option<String> {
+    /// Parquet with the session's options (view types or not, see
+    /// `session_context_with_memory_limit`).
+    fn parquet_format(&self) -> ParquetFormat {
+        ParquetFormat::default().with_options(self.ctx.state().default_table_options().parquet)
+    }
+
+    fn listing_options(&self, partitions: Vec<(String, DataType)>) -> ListingOptions {
+        ListingOptions::new(Arc::new(self.parquet_format()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions)
+    }
+
+    /// The string type the session reads Parquet text as.
+    fn string_type(&self) -> DataType {
+        if self
+            .ctx
+            .state()
+            .config_options()
+            .execution
+            .parquet
+            .schema_force_view_types
+        {
+            DataType::Utf8View
+        } else {
+            DataType::Utf8
+        }
+    }
+
+    fn location_error(&self, reason: String) -> Error {
+        Error::Location {
+            location: self.location.to_string(),
+            reason,
+        }
+    }
+
+    /// Each Parquet file under `folder` (in name order) with its schema as DataFusion's reader
+    /// sees it. A file that cannot be read is an error that names it.
+    async fn file_schemas(&self, folder: &str) -> Result<Vec<(String, SchemaRef)>> {
         use datafusion::datasource::file_format::FileFormat as _;
+        // Footers are read a few at a time, as DataFusion's own inference does.
+        const AT_ONCE: usize = 16;
         let state = self.ctx.state();
         let store = self.location.store();
+        let format = self.parquet_format();
         let mut files: Vec<object_store::ObjectMeta> = store
             .list(Some(&self.location.child(folder)))
             .try_filter(|meta| std::future::ready(meta.location.as_ref().ends_with(".parquet")))
             .try_collect()
-            .await
-            .ok()?;
+            .await?;
         files.sort_by(|a, b| a.location.cmp(&b.location));
-        let mut merged: Option<(Schema, String)> = None;
-        for meta in files {
-            let name = meta.location.to_string();
-            let read = AssertUnwindSafe(format.infer_schema(&state, store, &[meta]))
-                .catch_unwind()
-                .await;
-            let schema = match read {
-                Ok(Ok(schema)) => schema,
-                Ok(Err(e)) => return Some(format!("{name}: {}", e.strip_backtrace())),
-                Err(panic) => {
-                    return Some(format!(
-                        "{name}: the Parquet reader failed on it: {}",
-                        panic_message(panic.as_ref())
-                    ));
-                }
-            };
-            merged = match merged {
-                None => Some((schema.as_ref().clone(), name)),
-                Some((so_far, first)) => match Schema::try_merge([so_far, schema.as_ref().clone()])
-                {
-                    Ok(both) => Some((both, first)),
-                    Err(e) => {
-                        return Some(format!(
-                            "{name}: its columns do not agree with {first} and the files \
-                             after it: {e}"
-                        ));
+        futures::stream::iter(files)
+            .map(|meta| {
+                let (state, format) = (&state, &format);
+                async move {
+                    let name = meta.location.to_string();
+                    // A damaged footer can make the Parquet reader panic (arithmetic on absurd
+                    // lengths); that is this location's error, not the process's end.
+                    let read = AssertUnwindSafe(format.infer_schema(state, store, &[meta]))
+                        .catch_unwind()
+                        .await;
+                    match read {
+                        Ok(Ok(schema)) => Ok((name, schema)),
+                        Ok(Err(e)) => {
+                            Err(self.location_error(format!("{name}: {}", e.strip_backtrace())))
+                        }
+                        Err(panic) => Err(self.location_error(format!(
+                            "{name}: the Parquet reader failed on it: {}",
+                            panic_message(panic.as_ref())
+                        ))),
                     }
-                },
-            };
-        }
-        None
+                }
+            })
+            .buffered(AT_ONCE)
+            .try_collect()
+            .await
     }
 
     /// Re-reads the location: settings, tables, then views. Called after every ingest; call
@@ -645,7 +690,10 @@ impl Engine {
         let settings = self.settings();
         let files = self.parquet_files("events").await?;
         let events: Arc<dyn TableProvider> = if files.is_empty() {
-            Arc::new(MemTable::try_new(empty_events_schema(), vec![vec![]])?)
+            Arc::new(MemTable::try_new(
+                Arc::new(events::events_schema(&self.string_type())),
+                vec![vec![]],
+            )?)
         } else {
             let hive = files.iter().all(|f| {
                 f.split_once('/').is_some_and(|(dir, rest)| {
@@ -660,7 +708,7 @@ impl Engine {
             } else {
                 vec![]
             };
-            self.listing_table("events", partitions).await?
+            self.events_table(partitions).await?
         };
         let mut tables = vec![("events", events)];
         if !self.parquet_files("users").await?.is_empty() {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use datafusion_common::Result;
 use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion_physical_expr::expressions::Literal;
 use datafusion_physical_expr::window::{StandardWindowExpr, WindowExpr};
+use datafusion_physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use datafusion_physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion_physical_plan::execution_plan::EmissionType;
@@ -72,8 +74,18 @@ impl PhysicalOptimizerRule for SessionizeRule {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
             Ok(match replacement(&node, self.mode) {
-                Some(new) => Transformed::yes(new),
-                None => Transformed::no(node),
+                Ok(Some(new)) => Transformed::yes(new),
+                Ok(None) => Transformed::no(node),
+                Err(reason) => {
+                    // Correct, but per row: say so rather than run slowly in silence.
+                    log::warn!(
+                        target: "dwell::sessionize",
+                        "sessionize runs in DataFusion's per-row window operator, not \
+                         SessionizeExec: {reason} ({})",
+                        node.name()
+                    );
+                    Transformed::no(node)
+                }
             })
         })
         .data()
@@ -88,60 +100,88 @@ impl PhysicalOptimizerRule for SessionizeRule {
     }
 }
 
-/// The `SessionizeExec` that can stand in for `node`, if any.
-fn replacement(node: &Arc<dyn ExecutionPlan>, mode: Mode) -> Option<Arc<dyn ExecutionPlan>> {
+/// Why a window operator that evaluates `sessionize` stays as DataFusion planned it.
+type Declined = &'static str;
+
+/// The `SessionizeExec` that can stand in for `node`: `Ok(None)` when `node` is no window
+/// operator over `sessionize`, `Err` with the reason when it is one the rule cannot replace.
+fn replacement(
+    node: &Arc<dyn ExecutionPlan>,
+    mode: Mode,
+) -> std::result::Result<Option<Arc<dyn ExecutionPlan>>, Declined> {
     let (window_exprs, input): (&[Arc<dyn WindowExpr>], &Arc<dyn ExecutionPlan>) =
         if let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() {
             (window.window_expr(), window.input())
         } else if let Some(window) = node.downcast_ref::<WindowAggExec>() {
             (window.window_expr(), window.input())
         } else {
-            return None;
+            return Ok(None);
         };
-    let [window_expr] = window_exprs else {
-        return None;
-    };
-    let standard = window_expr.as_any().downcast_ref::<StandardWindowExpr>()?;
-    let function = standard.get_standard_func_expr();
-    let udwf = function.as_any().downcast_ref::<WindowUDFExpr>()?;
-    if udwf.fun().as_ref() != sessionize_udwf().as_ref() {
-        return None;
+    if !window_exprs.iter().any(is_sessionize) {
+        return Ok(None);
     }
-    // DataFusion sorts each partition (`SortExec`), and with one target partition also merges
-    // them (`SortPreservingMergeExec` over it, or a `SortExec` that does not preserve
-    // partitioning).
-    let (sort, merged) = if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>() {
-        let sort = merge.input().downcast_ref::<SortExec>()?;
-        if merge.fetch().is_some() || merge.expr() != sort.expr() || !sort.preserve_partitioning() {
-            return None;
+    let [window_expr] = window_exprs else {
+        return Err("other window functions share its window operator");
+    };
+    let standard = window_expr
+        .as_any()
+        .downcast_ref::<StandardWindowExpr>()
+        .ok_or("not a standard window expression")?;
+    let function = standard.get_standard_func_expr();
+    let udwf = function
+        .as_any()
+        .downcast_ref::<WindowUDFExpr>()
+        .ok_or("not a user-defined window function")?;
+    let sorted = sort_under(input)?;
+    // Keys that are constant in the sorted rows (a NULL for an absent `account_id`, a user
+    // fixed by a filter) are left out of the sort by DataFusion: leave them out here too.
+    let sort_input = sorted.map_or(input, |(sort, _)| sort.input());
+    let required = window_order(window_expr.as_ref(), sort_input.as_ref());
+    let partition_keys = required.partition_keys;
+    let Some(required) = LexOrdering::new(required.keys) else {
+        return Err("its window has no order");
+    };
+    let Some((sort, merged)) = sorted else {
+        // No sort: the rows must already be in the window's order, and are streamed.
+        if !input
+            .equivalence_properties()
+            .ordering_satisfy(required.iter().cloned())
+            .unwrap_or(false)
+        {
+            return Err("its input is neither sorted by a SortExec nor in the window's order");
         }
-        (sort, true)
-    } else {
-        let sort = input.downcast_ref::<SortExec>()?;
-        let merges = !sort.preserve_partitioning()
-            && sort.input().output_partitioning().partition_count() > 1;
-        (sort, merges)
+        let argument_fields = argument_fields(udwf, &input.schema())?;
+        return Ok(Some(Arc::new(SessionizeExec::new(
+            Mode::Presorted,
+            Arc::clone(input),
+            Arc::clone(function),
+            udwf.args().to_vec(),
+            argument_fields,
+            window_expr.name().to_owned(),
+            required,
+            partition_keys,
+            Arc::clone(node.properties()),
+        ))));
     };
     if sort.fetch().is_some() {
-        return None;
+        return Err("its sort has a limit");
     }
-    let sort_input = sort.input();
-    // The sort must be: the partition keys (any order and options), then the window's ORDER BY.
-    let partition_by = window_expr.partition_by();
+    // The sort must be: the (non-constant) partition keys in any order and with any options,
+    // then the window's ORDER BY.
     let keys = sort.expr();
-    let partition_keys = partition_by.len();
-    if keys.len() != partition_keys + window_expr.order_by().len() {
-        return None;
+    if keys.len() != required.len() {
+        return Err("its sort has other keys than the window's partition and order");
     }
     let (leading, trailing) = keys.split_at(partition_keys);
+    let (wanted_leading, wanted_trailing) = required.split_at(partition_keys);
     let covers_partition = leading
         .iter()
-        .all(|k| partition_by.iter().any(|p| p.eq(&k.expr)))
-        && partition_by
+        .all(|k| wanted_leading.iter().any(|p| p.expr.eq(&k.expr)))
+        && wanted_leading
             .iter()
-            .all(|p| leading.iter().any(|k| k.expr.eq(p)));
-    if !covers_partition || trailing != window_expr.order_by() {
-        return None;
+            .all(|p| leading.iter().any(|k| k.expr.eq(&p.expr)));
+    if !covers_partition || trailing != wanted_trailing {
+        return Err("its sort has other keys than the window's partition and order");
     }
     let (input, properties) = match mode {
         Mode::SortInMemory => (
@@ -159,14 +199,8 @@ fn replacement(node: &Arc<dyn ExecutionPlan>, mode: Mode) -> Option<Arc<dyn Exec
         ),
         Mode::Presorted => (Arc::clone(input), Arc::clone(node.properties())),
     };
-    let schema = sort_input.schema();
-    let argument_fields = udwf
-        .args()
-        .iter()
-        .map(|arg| arg.return_field(&schema))
-        .collect::<datafusion_common::Result<Vec<_>>>()
-        .ok()?;
-    Some(Arc::new(SessionizeExec::new(
+    let argument_fields = argument_fields(udwf, &sort_input.schema())?;
+    Ok(Some(Arc::new(SessionizeExec::new(
         mode,
         input,
         Arc::clone(function),
@@ -176,5 +210,85 @@ fn replacement(node: &Arc<dyn ExecutionPlan>, mode: Mode) -> Option<Arc<dyn Exec
         keys.clone(),
         partition_keys,
         properties,
-    )))
+    ))))
+}
+
+fn is_sessionize(expr: &Arc<dyn WindowExpr>) -> bool {
+    expr.as_any()
+        .downcast_ref::<StandardWindowExpr>()
+        .and_then(|standard| {
+            standard
+                .get_standard_func_expr()
+                .as_any()
+                .downcast_ref::<WindowUDFExpr>()
+                .map(|udwf| udwf.fun().as_ref() == sessionize_udwf().as_ref())
+        })
+        .unwrap_or(false)
+}
+
+/// The sort DataFusion put under a window operator, and whether it also merges partitions:
+/// DataFusion sorts each partition (`SortExec`), and with one target partition also merges them
+/// (`SortPreservingMergeExec` over it, or a `SortExec` that does not preserve partitioning).
+/// `None` when there is no sort (the input may already arrive in the window's order).
+fn sort_under(
+    input: &Arc<dyn ExecutionPlan>,
+) -> std::result::Result<Option<(&SortExec, bool)>, Declined> {
+    if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>() {
+        let sort = merge
+            .input()
+            .downcast_ref::<SortExec>()
+            .ok_or("a merge without a sort under it")?;
+        if merge.fetch().is_some() || merge.expr() != sort.expr() || !sort.preserve_partitioning() {
+            return Err("a merge that limits or reorders the sort");
+        }
+        Ok(Some((sort, true)))
+    } else if let Some(sort) = input.downcast_ref::<SortExec>() {
+        let merges = !sort.preserve_partitioning()
+            && sort.input().output_partitioning().partition_count() > 1;
+        Ok(Some((sort, merges)))
+    } else {
+        Ok(None)
+    }
+}
+
+fn argument_fields(
+    udwf: &WindowUDFExpr,
+    schema: &arrow::datatypes::Schema,
+) -> std::result::Result<Vec<arrow::datatypes::FieldRef>, Declined> {
+    udwf.args()
+        .iter()
+        .map(|arg| arg.return_field(schema))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|_| "its arguments' types cannot be resolved")
+}
+
+/// The sort a window needs over `input`: its partition keys (ascending, as DataFusion sorts
+/// them), then its ORDER BY, without keys that are constant in `input` or repeat an earlier key
+/// (as DataFusion's own normalization leaves them out), and how many of them are partition keys.
+struct WindowOrder {
+    keys: Vec<PhysicalSortExpr>,
+    partition_keys: usize,
+}
+
+fn window_order(window: &dyn WindowExpr, input: &dyn ExecutionPlan) -> WindowOrder {
+    let properties = input.equivalence_properties();
+    let mut keys: Vec<PhysicalSortExpr> = Vec::new();
+    let wanted = |key: PhysicalSortExpr, keys: &mut Vec<PhysicalSortExpr>| {
+        let constant = key.expr.downcast_ref::<Literal>().is_some()
+            || properties.is_expr_constant(&key.expr).is_some();
+        if !constant && !keys.iter().any(|k| k.expr.eq(&key.expr)) {
+            keys.push(key);
+        }
+    };
+    for expr in window.partition_by() {
+        wanted(PhysicalSortExpr::new_default(Arc::clone(expr)), &mut keys);
+    }
+    let partition_keys = keys.len();
+    for key in window.order_by() {
+        wanted(key.clone(), &mut keys);
+    }
+    WindowOrder {
+        keys,
+        partition_keys,
+    }
 }

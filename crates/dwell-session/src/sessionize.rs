@@ -734,6 +734,12 @@ impl PartitionEvaluator for SessionizeEvaluator {
         true
     }
 
+    /// A row's result depends on the rows before it only, so `BoundedWindowAggExec` may emit
+    /// every row of a batch at once instead of holding back its last row until the next batch.
+    fn is_causal(&self) -> bool {
+        true
+    }
+
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
         // Called once per row, in order: the output of a row depends only on rows before it.
         let columns = Columns::new(values)?;
