@@ -138,6 +138,10 @@ async fn engine_for(
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).expect("table");
         engine
             .context()
+            .deregister_table("events")
+            .expect("deregister");
+        engine
+            .context()
             .register_table("events", Arc::new(table))
             .expect("register");
         engine.refresh_views().await.expect("views");

@@ -446,23 +446,31 @@ impl StreamingJob {
     fn next_batch(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let timer = self.metrics.elapsed_compute().timer();
         let n = batch.num_rows();
-        let keys = self
+        let mut keys = self
             .partition_keys
             .iter()
             .map(|k| k.expr.evaluate(batch)?.into_array(n))
             .collect::<Result<Vec<_>>>()?;
+        if keys.is_empty() {
+            // No partition keys (all constant): every row has the same key. Rows of no
+            // columns would have no rows at all, so one constant column stands in.
+            keys.push(arrow::array::new_null_array(&DataType::Boolean, n));
+        }
         if self.converter.is_none() {
             let fields = keys
                 .iter()
-                .zip(&self.partition_keys)
-                .map(|(array, key)| {
-                    SortField::new_with_options(array.data_type().clone(), key.options)
+                .enumerate()
+                .map(|(i, array)| {
+                    let options = self
+                        .partition_keys
+                        .get(i)
+                        .map_or_else(SortOptions::default, |key| key.options);
+                    SortField::new_with_options(array.data_type().clone(), options)
                 })
                 .collect();
             self.converter = Some(RowConverter::new(fields)?);
         }
         let converter = self.converter.as_ref().expect("made above");
-        // With no partition keys, every row has the same (empty) key.
         let rows = converter.convert_columns(&keys)?;
         let args = self.function.evaluate_args(batch)?;
         let mut pieces: Vec<ArrayRef> = Vec::new();
