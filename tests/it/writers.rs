@@ -223,8 +223,8 @@ fn file_events(file: usize, physical: &Physical, draw: &mut Draw) -> Vec<Meant> 
             // Each file's events fall into the same six hours, so files interleave in time.
             let offset = draw.next(6 * 3_600_000_000) as i64 * 1_000 + draw.next(1_000) as i64;
             let time_ns = (BASE_NS + offset) / per * per;
-            let account =
-                (physical.with_account && user % 2 == 0).then(|| format!("acct{}", user % 3));
+            let account = (physical.with_account && user.is_multiple_of(2))
+                .then(|| format!("acct{}", user % 3));
             Meant {
                 time_ns,
                 account,
@@ -353,57 +353,7 @@ async fn files_of_any_writer_are_read_into_one_schema_and_sessionized_exactly() 
             query(&engine, &format!("SELECT * FROM {view}")).await;
         }
 
-        // Ingest into it: batches typed as ADBC and pandas send them (nanoseconds without a
-        // zone; seconds with an offset zone and large strings) land, in the canonical types.
-        let mut extra = Vec::new();
-        for (i, (unit, zone)) in [
-            (TimeUnit::Nanosecond, None),
-            (TimeUnit::Second, Some("+05:30")),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let physical = Physical {
-                unit,
-                zone,
-                strings: [i, i + 1, i, i + 1, i, i + 1],
-                with_account: true,
-                with_event_id: true,
-                reversed: i == 1,
-            };
-            let events = file_events(100 + i, &physical, &mut Draw(7 + i as u64));
-            let batch = file_batch(&events, &physical);
-            engine
-                .ingest_batches(
-                    "adbc",
-                    &IngestId::of_batches(std::slice::from_ref(&batch)).expect("id"),
-                    &batch.schema(),
-                    &[batch],
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{layout:?}: ingest {unit:?} {zone:?}: {e}"));
-            extra.extend(events);
-        }
-        let landed: Vec<_> = walk(dir.path())
-            .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
-            })
-            .collect();
-        assert!(!landed.is_empty(), "ingest landed files");
-        for path in landed {
-            let file = std::fs::File::open(&path).expect("landed file");
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                    .expect("parquet");
-            let time = reader
-                .schema()
-                .field_with_name("event_time")
-                .expect("time")
-                .clone();
-            assert_eq!(time.data_type(), &event_time_type(), "{}", path.display());
-        }
+        let extra = ingest_as_clients_send(&engine, dir.path(), layout).await;
         let mut all = meant.clone();
         all.extend(extra);
         let expected = sorted(expected_sessions(
@@ -413,6 +363,65 @@ async fn files_of_any_writer_are_read_into_one_schema_and_sessionized_exactly() 
         let got = sorted(view_sessions(&engine).await);
         assert_eq!(got, expected, "{layout:?}: after ingest");
     }
+}
+
+/// Ingest into a location of other writers' files: batches typed as ADBC and pandas send them
+/// (nanoseconds without a zone; seconds with an offset zone and large strings) land, in the
+/// canonical types. Returns the events ingested.
+async fn ingest_as_clients_send(
+    engine: &Engine,
+    root: &std::path::Path,
+    layout: Layout,
+) -> Vec<Meant> {
+    let mut extra = Vec::new();
+    for (i, (unit, zone)) in [
+        (TimeUnit::Nanosecond, None),
+        (TimeUnit::Second, Some("+05:30")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let physical = Physical {
+            unit,
+            zone,
+            strings: [i, i + 1, i, i + 1, i, i + 1],
+            with_account: true,
+            with_event_id: true,
+            reversed: i == 1,
+        };
+        let events = file_events(100 + i, &physical, &mut Draw(7 + i as u64));
+        let batch = file_batch(&events, &physical);
+        engine
+            .ingest_batches(
+                "adbc",
+                &IngestId::of_batches(std::slice::from_ref(&batch)).expect("id"),
+                &batch.schema(),
+                &[batch],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{layout:?}: ingest {unit:?} {zone:?}: {e}"));
+        extra.extend(events);
+    }
+    let landed: Vec<_> = walk(root)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+        })
+        .collect();
+    assert!(!landed.is_empty(), "ingest landed files");
+    for path in landed {
+        let file = std::fs::File::open(&path).expect("landed file");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet");
+        let time = reader
+            .schema()
+            .field_with_name("event_time")
+            .expect("time")
+            .clone();
+        assert_eq!(time.data_type(), &event_time_type(), "{}", path.display());
+    }
+    extra
 }
 
 fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -569,7 +569,7 @@ impl Engine {
                 ))));
             }
         };
-        self.listing_table_with_schema(url, options, schema)
+        Self::listing_table_with_schema(url, options, schema)
     }
 
     /// `events`: the canonical schema (see [`events`]), every file read into it.
@@ -581,11 +581,10 @@ impl Engine {
         let files = self.file_schemas("events").await?;
         let (schema, _left_out) = events::table_schema(&files, &self.string_type())
             .map_err(|reason| self.location_error(reason))?;
-        self.listing_table_with_schema(url, self.listing_options(partitions), Arc::new(schema))
+        Self::listing_table_with_schema(url, self.listing_options(partitions), Arc::new(schema))
     }
 
     fn listing_table_with_schema(
-        &self,
         url: ListingTableUrl,
         options: ListingOptions,
         schema: SchemaRef,
