@@ -217,7 +217,7 @@ fn strings_for_engine_columns(inferred: &Schema) -> Schema {
 /// Checks a source against SESSIONS.md §1 and brings it to the landed form: `event_time` as
 /// [`event_time_type`] (nanoseconds, UTC), the engine's string columns as `Utf8`, other columns
 /// as they came. `landed` is the schema of the `events` table: an extra column it already has
-/// is cast to its type (the engine's own columns have one type whatever the files hold).
+/// may not change type (the engine's own columns have one type whatever the files hold).
 pub(crate) fn normalize(
     name: &str,
     schema: &SchemaRef,
@@ -256,7 +256,7 @@ pub(crate) fn normalize(
         }
         let engine_column =
             REQUIRED_COLUMNS.contains(&column) || OPTIONAL_COLUMNS.contains(&column);
-        let mut target = if column == "event_time" {
+        let target = if column == "event_time" {
             match field.data_type() {
                 DataType::Timestamp(_, _) => event_time_type(),
                 t if is_string_like(t) => event_time_type(),
@@ -284,8 +284,16 @@ pub(crate) fn normalize(
             && let Some(existing) = landed.and_then(|s| s.field_with_name(column).ok())
             && !same_stored_type(existing.data_type(), &target)
         {
-            // Landed as the table reads it, so the column keeps one type across files.
-            target = stored_type(existing.data_type()).clone();
+            // The engine's own columns land in one type whatever the files hold; an extra
+            // column keeps the type it has, so a drifting source is refused, not cast.
+            return Err(Error::ingest(
+                name,
+                Some(column),
+                format!(
+                    "has type {target} here but {} in the events already landed",
+                    existing.data_type()
+                ),
+            ));
         }
         for (batch, out) in batches.iter().zip(converted.iter_mut()) {
             out.push(convert(name, column, batch.column(index), &target)?);
@@ -317,17 +325,15 @@ pub(crate) fn normalize(
 /// Whether two types are stored alike: DataFusion reads Parquet text as `Utf8View` (and binary
 /// as `BinaryView`), which is the same column in the file.
 fn same_stored_type(landed: &DataType, incoming: &DataType) -> bool {
-    stored_type(landed) == stored_type(incoming)
-}
-
-/// The type a column is written to Parquet as: text as `Utf8`, binary as `Binary`.
-fn stored_type(t: &DataType) -> &DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => &DataType::Utf8,
-        DataType::BinaryView | DataType::LargeBinary => &DataType::Binary,
-        DataType::Dictionary(_, value) => stored_type(value),
-        other => other,
+    fn base(t: &DataType) -> &DataType {
+        match t {
+            DataType::Utf8View | DataType::LargeUtf8 => &DataType::Utf8,
+            DataType::BinaryView | DataType::LargeBinary => &DataType::Binary,
+            DataType::Dictionary(_, value) => base(value),
+            other => other,
+        }
     }
+    base(landed) == base(incoming)
 }
 
 fn convert(name: &str, column: &str, array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
