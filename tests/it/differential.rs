@@ -10,6 +10,7 @@ use dwell_engine::{DataLocation, Engine, GenerateOptions, Settings};
 use proptest::prelude::*;
 
 use crate::support::{expected_sessions, query, reference_events, view_sessions};
+use crate::writers::write_parquet;
 
 /// How the same events are stored.
 #[derive(Debug, Clone, Copy)]
@@ -49,18 +50,6 @@ fn shuffled(n: usize, seed: u64) -> Vec<u32> {
         order.swap(i, j);
     }
     order
-}
-
-fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
-    std::fs::create_dir_all(path.parent().expect("folder")).expect("folders");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(path).expect("file"),
-        batch.schema(),
-        None,
-    )
-    .expect("writer");
-    writer.write(batch).expect("write");
-    writer.close().expect("close");
 }
 
 /// Stores `events` under `root/events/` in `layout` (not through ingest: these are files some
