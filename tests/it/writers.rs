@@ -296,6 +296,15 @@ fn write_location(root: &std::path::Path, layout: Layout) -> Vec<Meant> {
     all
 }
 
+async fn events_table_schema(engine: &Engine) -> arrow::datatypes::SchemaRef {
+    engine
+        .context()
+        .table_provider("events")
+        .await
+        .expect("events")
+        .schema()
+}
+
 async fn open(root: &std::path::Path) -> dwell_engine::Result<Engine> {
     Engine::builder(DataLocation::parse(root.to_str().expect("utf-8")).expect("location"))
         .with_settings(settings())
@@ -313,12 +322,7 @@ async fn files_of_any_writer_are_read_into_one_schema_and_sessionized_exactly() 
             .expect("a location of mixed writers opens");
 
         // The canonical schema, whatever the files hold.
-        let schema = engine
-            .context()
-            .table_provider("events")
-            .await
-            .expect("events")
-            .schema();
+        let schema = events_table_schema(&engine).await;
         for field in events_schema(&DataType::Utf8View).fields() {
             let got = schema
                 .field_with_name(field.name())
@@ -547,12 +551,7 @@ async fn extra_columns_are_kept_where_their_files_agree() {
         write_parquet(&dir.path().join(format!("events/f{i}.parquet")), &batch);
     }
     let engine = open(dir.path()).await.expect("opens");
-    let schema = engine
-        .context()
-        .table_provider("events")
-        .await
-        .expect("events")
-        .schema();
+    let schema = events_table_schema(&engine).await;
     assert_eq!(
         schema
             .field_with_name("page_url")

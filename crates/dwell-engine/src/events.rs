@@ -13,7 +13,7 @@
 //! |---|---|
 //! | `event_time` | `Timestamp(ns, "UTC")`: any unit and zone; no zone is UTC (the cast keeps the instant) |
 //! | `account_id`, `user_id`, `app_id`, `tab_id`, `event_type`, `event_id` | the session's string type (`Utf8View`, or `Utf8` under a memory limit): Utf8, LargeUtf8, Utf8View or a dictionary of them |
-//! | any other column | its type in the files; strings of any encoding as the string type, timestamps that differ in unit or zone as `Timestamp(ns, "UTC")`; a column whose files disagree otherwise is left out |
+//! | any other column | its type in the files; strings of any encoding as the string type, timestamps that differ in unit or zone as `Timestamp(ns, "UTC")`; a column whose files disagree otherwise is left out, with a warning (log target `dwell::events`) |
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
@@ -151,18 +152,12 @@ impl ExecutionPlan for NamedFileErrorsExec {
             .runtime_env()
             .object_store(&config.object_store_url)?;
         let url = config.object_store_url.to_string();
-        // The failing partition's files first, then the others (a scan may share work out).
-        let mut files: Vec<object_store::ObjectMeta> = Vec::new();
-        let groups = &config.file_groups;
-        for (index, group) in groups.iter().enumerate() {
-            let metas = group.files().iter().map(|f| f.object_meta.clone());
-            if index == partition {
-                files.splice(0..0, metas);
-            } else {
-                files.extend(metas);
-            }
-        }
-        let diagnosis = Arc::new(Diagnosis { store, url, files });
+        let diagnosis = Arc::new(Diagnosis {
+            scan: Arc::clone(&self.scan),
+            partition,
+            store,
+            url,
+        });
         let stream = self.scan.execute(partition, context)?;
         let schema = stream.schema();
         let named = stream.then(move |batch| {
@@ -178,15 +173,39 @@ impl ExecutionPlan for NamedFileErrorsExec {
     }
 }
 
-/// What a failed scan needs to find its damaged file.
+/// What a failed scan needs to find its damaged file (looked up only once it has failed).
 struct Diagnosis {
+    /// The `DataSourceExec` whose files are suspects.
+    scan: Arc<dyn ExecutionPlan>,
+    partition: usize,
     store: Arc<dyn ObjectStore>,
     /// The store's URL, so the named path is the one a user can find.
     url: String,
-    files: Vec<object_store::ObjectMeta>,
 }
 
 impl Diagnosis {
+    /// The failing partition's files first, then the others (partitions steal each other's
+    /// files in DataFusion 55).
+    fn suspects(&self) -> Vec<object_store::ObjectMeta> {
+        let Some(config) = self
+            .scan
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Vec::new();
+        };
+        let mut files: Vec<object_store::ObjectMeta> = Vec::new();
+        for (index, group) in config.file_groups.iter().enumerate() {
+            let metas = group.files().iter().map(|f| f.object_meta.clone());
+            if index == self.partition {
+                files.splice(0..0, metas);
+            } else {
+                files.extend(metas);
+            }
+        }
+        files
+    }
+
     /// `error`, with the first of the files that fails to decode named before it. Errors that
     /// are not about reading (memory, cancellation) and errors no file reproduces stay as they
     /// are.
@@ -194,7 +213,7 @@ impl Diagnosis {
         if !is_read_error(&error) {
             return error;
         }
-        for file in &self.files {
+        for file in &self.suspects() {
             if decode(&self.store, file).await.is_err() {
                 let path = format!("{}{}", self.url, file.location);
                 return error.context(format!("reading {path}"));
@@ -204,16 +223,20 @@ impl Diagnosis {
     }
 }
 
+/// Whether `error` may come from a file's bytes (decoding or fetching them), rather than from
+/// the query (a failed expression, memory, a cast): only then are the files decoded again.
 fn is_read_error(error: &DataFusionError) -> bool {
-    matches!(
-        error.find_root(),
+    match error.find_root() {
         DataFusionError::ParquetError(_)
-            | DataFusionError::ArrowError(..)
-            | DataFusionError::External(_)
-            | DataFusionError::IoError(_)
-            | DataFusionError::ObjectStore(_)
-            | DataFusionError::Execution(_)
-    )
+        | DataFusionError::IoError(_)
+        | DataFusionError::ObjectStore(_)
+        | DataFusionError::External(_) => true,
+        DataFusionError::ArrowError(error, _) => matches!(
+            error.as_ref(),
+            ArrowError::ParquetError(_) | ArrowError::IoError(..) | ArrowError::ExternalError(_)
+        ),
+        _ => false,
+    }
 }
 
 /// Reads every page of a file. A panic of the reader counts as a failure to read it.

@@ -497,10 +497,11 @@ impl Engine {
         Ok(self.ctx.sql(sql).await?)
     }
 
-    /// Paths (relative to `folder`) of the visible Parquet files under a folder of the location.
-    async fn parquet_files(&self, folder: &str) -> Result<Vec<String>> {
+    /// The visible Parquet files under a folder of the location, in name order, each with its
+    /// path relative to `folder`.
+    async fn parquet_files(&self, folder: &str) -> Result<Vec<(String, object_store::ObjectMeta)>> {
         let prefix = self.location.child(folder);
-        let files: Vec<_> = self
+        let mut files: Vec<_> = self
             .location
             .store()
             .list(Some(&prefix))
@@ -511,15 +512,18 @@ impl Engine {
                         .collect::<Vec<_>>()
                         .join("/")
                 });
-                std::future::ready(Ok(relative.filter(|r| {
-                    std::path::Path::new(r)
-                        .extension()
-                        // Exactly what the listing table reads (its extension match is exact).
-                        .is_some_and(|e| e == "parquet")
-                })))
+                std::future::ready(Ok(relative
+                    .filter(|r| {
+                        std::path::Path::new(r)
+                            .extension()
+                            // Exactly what the listing table reads (its extension match is exact).
+                            .is_some_and(|e| e == "parquet")
+                    })
+                    .map(|r| (r, meta))))
             })
             .try_collect()
             .await?;
+        files.sort_by(|a, b| a.1.location.cmp(&b.1.location));
         Ok(files)
     }
 
@@ -545,7 +549,10 @@ impl Engine {
             Ok(schema) => schema,
             Err(e) => {
                 // DataFusion's error does not say which file; find it, one file at a time.
-                let files = self.file_schemas(folder).await?;
+                let listed = self.parquet_files(folder).await?;
+                let files = self
+                    .file_schemas(listed.into_iter().map(|(_, meta)| meta).collect())
+                    .await?;
                 let mut merged: Option<(Schema, &str)> = None;
                 for (name, schema) in &files {
                     merged = match merged {
@@ -575,12 +582,23 @@ impl Engine {
     /// `events`: the canonical schema (see [`events`]), every file read into it.
     async fn events_table(
         &self,
+        files: Vec<object_store::ObjectMeta>,
         partitions: Vec<(String, DataType)>,
     ) -> Result<Arc<dyn TableProvider>> {
         let url = ListingTableUrl::parse(self.location.folder_url("events"))?;
-        let files = self.file_schemas("events").await?;
-        let (schema, _left_out) = events::table_schema(&files, &self.string_type())
+        let files = self.file_schemas(files).await?;
+        let (schema, left_out) = events::table_schema(&files, &self.string_type())
             .map_err(|reason| self.location_error(reason))?;
+        if !left_out.is_empty() {
+            // Not an error (the engine's columns are all there), but not silent either.
+            log::warn!(
+                target: "dwell::events",
+                "{}/events: column(s) {} left out of `events`: their files give them \
+                 different types",
+                self.location,
+                left_out.join(", ")
+            );
+        }
         Self::listing_table_with_schema(url, self.listing_options(partitions), Arc::new(schema))
     }
 
@@ -630,21 +648,18 @@ impl Engine {
         }
     }
 
-    /// Each Parquet file under `folder` (in name order) with its schema as DataFusion's reader
-    /// sees it. A file that cannot be read is an error that names it.
-    async fn file_schemas(&self, folder: &str) -> Result<Vec<(String, SchemaRef)>> {
+    /// Each of `files` with its schema as DataFusion's reader sees it. A file that cannot be
+    /// read is an error that names it.
+    async fn file_schemas(
+        &self,
+        files: Vec<object_store::ObjectMeta>,
+    ) -> Result<Vec<(String, SchemaRef)>> {
         use datafusion::datasource::file_format::FileFormat as _;
         // Footers are read a few at a time, as DataFusion's own inference does.
         const AT_ONCE: usize = 16;
         let state = self.ctx.state();
         let store = self.location.store();
         let format = self.parquet_format();
-        let mut files: Vec<object_store::ObjectMeta> = store
-            .list(Some(&self.location.child(folder)))
-            .try_filter(|meta| std::future::ready(meta.location.as_ref().ends_with(".parquet")))
-            .try_collect()
-            .await?;
-        files.sort_by(|a, b| a.location.cmp(&b.location));
         futures::stream::iter(files)
             .map(|meta| {
                 let (state, format) = (&state, &format);
@@ -694,7 +709,7 @@ impl Engine {
                 vec![vec![]],
             )?)
         } else {
-            let hive = files.iter().all(|f| {
+            let hive = files.iter().all(|(f, _)| {
                 f.split_once('/').is_some_and(|(dir, rest)| {
                     !rest.contains('/')
                         && dir.strip_prefix("date=").is_some_and(|d| {
@@ -707,7 +722,11 @@ impl Engine {
             } else {
                 vec![]
             };
-            self.events_table(partitions).await?
+            self.events_table(
+                files.into_iter().map(|(_, meta)| meta).collect(),
+                partitions,
+            )
+            .await?
         };
         let mut tables = vec![("events", events)];
         if !self.parquet_files("users").await?.is_empty() {

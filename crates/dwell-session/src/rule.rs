@@ -7,7 +7,7 @@ use datafusion_common::config::ConfigOptions;
 use datafusion_common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion_physical_expr::expressions::Literal;
 use datafusion_physical_expr::window::{StandardWindowExpr, WindowExpr};
-use datafusion_physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion_physical_expr::{AcrossPartitions, LexOrdering, PhysicalSortExpr};
 use datafusion_physical_optimizer::PhysicalOptimizerRule;
 use datafusion_physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion_physical_plan::execution_plan::EmissionType;
@@ -132,36 +132,15 @@ fn replacement(
         .as_any()
         .downcast_ref::<WindowUDFExpr>()
         .ok_or("not a user-defined window function")?;
-    let sorted = sort_under(input)?;
+    let (sort, merged) = sort_under(input)?;
     // Keys that are constant in the sorted rows (a NULL for an absent `account_id`, a user
-    // fixed by a filter) are left out of the sort by DataFusion: leave them out here too.
-    let sort_input = sorted.map_or(input, |(sort, _)| sort.input());
-    let required = window_order(window_expr.as_ref(), sort_input.as_ref());
+    // fixed by a filter) are left out of the sort by DataFusion: leave them out here too. Where
+    // the operator merges partitions, only keys constant across all of them may go.
+    let sort_input = sort.input();
+    let required = window_order(window_expr.as_ref(), sort_input.as_ref(), merged);
     let partition_keys = required.partition_keys;
     let Some(required) = LexOrdering::new(required.keys) else {
         return Err("its window has no order");
-    };
-    let Some((sort, merged)) = sorted else {
-        // No sort: the rows must already be in the window's order, and are streamed.
-        if !input
-            .equivalence_properties()
-            .ordering_satisfy(required.iter().cloned())
-            .unwrap_or(false)
-        {
-            return Err("its input is neither sorted by a SortExec nor in the window's order");
-        }
-        let argument_fields = argument_fields(udwf, &input.schema())?;
-        return Ok(Some(Arc::new(SessionizeExec::new(
-            Mode::Presorted,
-            Arc::clone(input),
-            Arc::clone(function),
-            udwf.args().to_vec(),
-            argument_fields,
-            window_expr.name().to_owned(),
-            required,
-            partition_keys,
-            Arc::clone(node.properties()),
-        ))));
     };
     if sort.fetch().is_some() {
         return Err("its sort has a limit");
@@ -229,10 +208,7 @@ fn is_sessionize(expr: &Arc<dyn WindowExpr>) -> bool {
 /// The sort DataFusion put under a window operator, and whether it also merges partitions:
 /// DataFusion sorts each partition (`SortExec`), and with one target partition also merges them
 /// (`SortPreservingMergeExec` over it, or a `SortExec` that does not preserve partitioning).
-/// `None` when there is no sort (the input may already arrive in the window's order).
-fn sort_under(
-    input: &Arc<dyn ExecutionPlan>,
-) -> std::result::Result<Option<(&SortExec, bool)>, Declined> {
+fn sort_under(input: &Arc<dyn ExecutionPlan>) -> std::result::Result<(&SortExec, bool), Declined> {
     if let Some(merge) = input.downcast_ref::<SortPreservingMergeExec>() {
         let sort = merge
             .input()
@@ -241,13 +217,13 @@ fn sort_under(
         if merge.fetch().is_some() || merge.expr() != sort.expr() || !sort.preserve_partitioning() {
             return Err("a merge that limits or reorders the sort");
         }
-        Ok(Some((sort, true)))
+        Ok((sort, true))
     } else if let Some(sort) = input.downcast_ref::<SortExec>() {
         let merges = !sort.preserve_partitioning()
             && sort.input().output_partitioning().partition_count() > 1;
-        Ok(Some((sort, merges)))
+        Ok((sort, merges))
     } else {
-        Ok(None)
+        Err("no sort under it to replace")
     }
 }
 
@@ -265,17 +241,26 @@ fn argument_fields(
 /// The sort a window needs over `input`: its partition keys (ascending, as DataFusion sorts
 /// them), then its ORDER BY, without keys that are constant in `input` or repeat an earlier key
 /// (as DataFusion's own normalization leaves them out), and how many of them are partition keys.
+/// With `across_partitions`, a key constant within each partition but not across them stays.
 struct WindowOrder {
     keys: Vec<PhysicalSortExpr>,
     partition_keys: usize,
 }
 
-fn window_order(window: &dyn WindowExpr, input: &dyn ExecutionPlan) -> WindowOrder {
+fn window_order(
+    window: &dyn WindowExpr,
+    input: &dyn ExecutionPlan,
+    across_partitions: bool,
+) -> WindowOrder {
     let properties = input.equivalence_properties();
     let mut keys: Vec<PhysicalSortExpr> = Vec::new();
     let wanted = |key: PhysicalSortExpr, keys: &mut Vec<PhysicalSortExpr>| {
         let constant = key.expr.downcast_ref::<Literal>().is_some()
-            || properties.is_expr_constant(&key.expr).is_some();
+            || match properties.is_expr_constant(&key.expr) {
+                Some(AcrossPartitions::Uniform(_)) => true,
+                Some(AcrossPartitions::Heterogeneous) => !across_partitions,
+                None => false,
+            };
         if !constant && !keys.iter().any(|k| k.expr.eq(&key.expr)) {
             keys.push(key);
         }
