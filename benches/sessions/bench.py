@@ -9,7 +9,10 @@ each in its own process so that wall time and peak memory are the whole engine's
   (goal 2), and a bare scan of the columns sessions need (goal 2's baseline);
 - the same with one constant timeout instead of the per-application ones (goal 4);
 - DuckDB, chDB and Polars running SESSIONS.md section 3 rules 1-6 (with section 2's
-  duplicates and tie-breaks and the per-application timeouts) over the unsorted files.
+  duplicates and tie-breaks and the per-application timeouts) over the unsorted files;
+- dwell and the peers again over the unsorted files without `account_id` and `event_id` (both
+  optional in SESSIONS.md section 1; every event its own, users by `user_id` alone), the shape
+  of events many writers send (issue 15).
 
 Every engine returns the number of sessions and of events in them; the program fails when they
 disagree. It prints a table of medians, peak memory and ratios, and writes `results.json`,
@@ -34,6 +37,8 @@ import time
 from pathlib import Path
 
 EVENT_COLUMNS = ["event_time", "account_id", "user_id", "app_id", "tab_id", "event_type", "event_id"]
+OPTIONAL_COLUMNS = ("account_id", "event_id")
+NO_OPTIONAL = "no account_id/event_id"
 ORDER = ["event_time", "event_id", "tab_id", "app_id", "event_type"]
 
 
@@ -95,7 +100,13 @@ def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool,
             shuffle_copy(layout, unsorted)
             (unsorted / ".complete").write_text("")
         paths["unsorted"] = unsorted
-    for name in list(paths):
+        bare = base / "unsorted-no-optional"
+        if not (bare / ".complete").exists():
+            shutil.rmtree(bare, ignore_errors=True)
+            without_optional_columns(unsorted, bare)
+            (bare / ".complete").write_text("")
+        paths["unsorted-no-optional"] = bare
+    for name in [n for n in paths if n != "unsorted-no-optional"]:
         constant = base / f"{name}-constant-timeout"
         if not constant.exists():
             constant.mkdir(parents=True)
@@ -160,8 +171,22 @@ def shuffle_copy(source: Path, target: Path, files: int = 8) -> None:
         shutil.copytree(source / "users", target / "users")
 
 
+def without_optional_columns(source: Path, target: Path) -> None:
+    """The files of `source` without `account_id` and `event_id`, file by file."""
+    import pyarrow.parquet as pq
+
+    (target / "events").mkdir(parents=True)
+    for file in sorted((source / "events").glob("*.parquet")):
+        table = pq.read_table(file).drop_columns(list(OPTIONAL_COLUMNS))
+        pq.write_table(table, target / "events" / file.name, compression="zstd",
+                       row_group_size=1_000_000)
+        del table
+    shutil.copy(source / "dwell.toml", target / "dwell.toml")
+
+
 # ---------------------------------------------------------------------------------------------
-# Engines: each returns (sessions, events in sessions)
+# Engines: each returns (sessions, events in sessions). `absent` names the optional columns the
+# files lack; each engine reads them as NULL, as dwell does.
 
 
 def timeout_case(default: float, apps: dict[str, float], quote: str = "'") -> str:
@@ -172,11 +197,13 @@ def timeout_case(default: float, apps: dict[str, float], quote: str = "'") -> st
     return f"CASE app_id {whens} ELSE {int(default * 1_000_000)} END"
 
 
-def deduplicated_events(source: str, order: str) -> str:
+def deduplicated_events(source: str, order: str, absent: list[str], null: str) -> str:
     """The CTEs `placed` (events with a time and a user) and `deduplicated` (SESSIONS.md §2: the
-    first of each (account, user, event_id) in timeline order), for DuckDB and ClickHouse."""
+    first of each (account, user, event_id) in timeline order), for DuckDB and ClickHouse.
+    `null` is the engine's NULL string literal, read for the `absent` columns."""
+    columns = ", ".join(f"{null} AS {c}" if c in absent else c for c in EVENT_COLUMNS)
     return f"""WITH placed AS (
-  SELECT {", ".join(EVENT_COLUMNS)} FROM {source}
+  SELECT {columns} FROM {source}
   WHERE event_time IS NOT NULL AND user_id IS NOT NULL
 ),
 deduplicated AS (
@@ -187,10 +214,11 @@ deduplicated AS (
 ),"""
 
 
-def duckdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
+def duckdb_sql(files: str, default: float, apps: dict[str, float], absent: list[str]) -> str:
+    # `epoch_ns`: DuckDB's `epoch_us` takes no TIMESTAMPTZ_NS, the type dwell lands times as.
     order = ", ".join(f"{c} NULLS FIRST" for c in ORDER)
     return f"""
-{deduplicated_events(f"read_parquet('{files}')", order)}
+{deduplicated_events(f"read_parquet('{files}')", order, absent, "CAST(NULL AS VARCHAR)")}
 flagged AS (
   SELECT *,
     CASE
@@ -199,7 +227,7 @@ flagged AS (
       WHEN lag(tab_id) OVER w IS DISTINCT FROM tab_id THEN 1
       WHEN lag(app_id) OVER w IS DISTINCT FROM app_id THEN 1
       WHEN event_type IN ('tab_open', 'tab_visible') THEN 1
-      WHEN epoch_us(event_time) - epoch_us(lag(event_time) OVER w) > {timeout_case(default, apps)} THEN 1
+      WHEN epoch_ns(event_time) - epoch_ns(lag(event_time) OVER w) > 1000 * ({timeout_case(default, apps)}) THEN 1
       ELSE 0
     END AS starts
   FROM deduplicated
@@ -214,20 +242,21 @@ sessions AS (
   SELECT account_id, user_id, session_seq, min(event_time) AS start_time,
          max(event_time) AS end_time, count(*) AS event_count,
          count(*) FILTER (WHERE event_type = 'page_view') AS page_views,
-         (epoch_us(max(event_time)) - epoch_us(min(event_time))) / 1e6 AS duration_seconds
+         (epoch_ns(max(event_time)) - epoch_ns(min(event_time))) / 1e9 AS duration_seconds
   FROM numbered GROUP BY account_id, user_id, session_seq
 )
 SELECT count(*) AS sessions, sum(event_count) AS events, sum(duration_seconds) AS seconds
 FROM sessions"""
 
 
-def chdb_sql(files: str, default: float, apps: dict[str, float]) -> str:
+def chdb_sql(files: str, default: float, apps: dict[str, float], absent: list[str]) -> str:
     order = ", ".join(f"{c} ASC NULLS FIRST" for c in ORDER)
     frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
     # A value no id has, so that NULL tabs and apps compare as their own value.
     null = "'\\x00'"
     return f"""
-{deduplicated_events(f"file('{files}', Parquet)", order)}
+{deduplicated_events(f"file('{files}', Parquet)", order, absent,
+                     "CAST(NULL, 'Nullable(String)')")}
 flagged AS (
   SELECT *,
     row_number() OVER w AS n,
@@ -262,22 +291,25 @@ FROM sessions
 SETTINGS max_threads = {os.cpu_count()}"""
 
 
-def run_duckdb(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+def run_duckdb(files: str, default: float, apps: dict[str, float],
+               absent: list[str]) -> tuple[int, int]:
     import duckdb
 
-    row = duckdb.connect().execute(duckdb_sql(files, default, apps)).fetchone()
+    row = duckdb.connect().execute(duckdb_sql(files, default, apps, absent)).fetchone()
     return int(row[0]), int(row[1])
 
 
-def run_chdb(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+def run_chdb(files: str, default: float, apps: dict[str, float],
+             absent: list[str]) -> tuple[int, int]:
     import chdb
 
-    out = chdb.query(chdb_sql(files, default, apps), "CSV").bytes().decode().strip()
+    out = chdb.query(chdb_sql(files, default, apps, absent), "CSV").bytes().decode().strip()
     sessions, events, _ = out.split(",")
     return int(sessions), int(events)
 
 
-def run_polars(files: str, default: float, apps: dict[str, float]) -> tuple[int, int]:
+def run_polars(files: str, default: float, apps: dict[str, float],
+               absent: list[str]) -> tuple[int, int]:
     import polars as pl
 
     keys = ["account_id", "user_id"]
@@ -293,7 +325,8 @@ def run_polars(files: str, default: float, apps: dict[str, float]) -> tuple[int,
 
     events = (
         pl.scan_parquet(files)
-        .select(EVENT_COLUMNS)
+        .select([pl.lit(None, dtype=pl.Utf8).alias(c) if c in absent else pl.col(c)
+                 for c in EVENT_COLUMNS])
         .filter(pl.col("event_time").is_not_null() & pl.col("user_id").is_not_null())
         .sort(keys + ORDER, nulls_last=False)
         # Duplicates: the first of each (account, user, event_id) in timeline order counts.
@@ -388,6 +421,12 @@ SCAN_SQL = ("SELECT count(*), min(event_time), max(event_time), sum(length(accou
             "sum(length(event_type)), sum(length(event_id)) FROM events")
 
 
+def peer_command(peer: str, files: str, default: float, apps: dict[str, float],
+                 absent: list[str]) -> list[str]:
+    return [sys.executable, __file__, "--peer", peer, "--files", files,
+            "--timeouts", json.dumps([default, apps]), "--absent", ",".join(absent)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dwell", default="target/release/dwell")
@@ -431,8 +470,17 @@ def main() -> int:
         files = str(paths.get("unsorted", paths["layout"]) / "events" / "*.parquet")
         for peer in PEERS:
             if peer in engines and not args.layout_only:
-                cases.append((peer, [sys.executable, __file__, "--peer", peer, "--files", files,
-                                     "--timeouts", json.dumps([default, apps])]))
+                cases.append((peer, peer_command(peer, files, default, apps, [])))
+        if not args.layout_only:
+            bare = paths["unsorted-no-optional"]
+            if "dwell" in engines:
+                cases.append((f"dwell {NO_OPTIONAL}",
+                              dwell_query(args.dwell, bare, SESSIONS_SQL, lim)))
+            for peer in PEERS:
+                if peer in engines:
+                    cases.append((f"{peer} {NO_OPTIONAL}", peer_command(
+                        peer, str(bare / "events" / "*.parquet"), default, apps,
+                        list(OPTIONAL_COLUMNS))))
         # Runs interleaved (every case, then again), so that a noisy moment of the machine does
         # not land on one engine only; in a new order each round and after a pause, because a
         # run right after a memory-hungry one pays for the kernel taking that memory back (1.4 s
@@ -477,12 +525,14 @@ def main() -> int:
 
 
 def check(results: list[dict], size: int) -> None:
-    """Every engine that finished found the same sessions and events (the constant-timeout run
-    follows another rule and is left out)."""
-    answers = {(r["sessions"], r["events"]) for r in results
-               if r["size"] == size and "error" not in r and r["sessions"] is not None
-               and "constant" not in r["engine"]}
-    if len(answers) > 1:
+    """Every engine that finished found the same sessions and events on the same files (the
+    constant-timeout run follows another rule and is left out)."""
+    for bare in (False, True):
+        answers = {(r["sessions"], r["events"]) for r in results
+                   if r["size"] == size and "error" not in r and r["sessions"] is not None
+                   and "constant" not in r["engine"] and (NO_OPTIONAL in r["engine"]) == bare}
+        if len(answers) <= 1:
+            continue
         raise SystemExit(f"engines disagree at {show_size(size)}: " + json.dumps(
             [r for r in results if r["size"] == size], indent=2))
 
@@ -518,6 +568,12 @@ def goals(results: list[dict]) -> str:
         if dwell and peers:
             lines.append(f"| 1: fastest peer / dwell (unsorted files) | {show_size(size)} | "
                          f"{min(peers) / dwell:.2f} | >= 3 |")
+        bare = median(size, f"dwell {NO_OPTIONAL}")
+        bare_peers = [m for m in (median(size, f"{p} {NO_OPTIONAL}") for p in PEERS)
+                      if m is not None]
+        if bare and bare_peers:
+            lines.append(f"| 1: fastest peer / dwell, {NO_OPTIONAL} | {show_size(size)} | "
+                         f"{min(bare_peers) / bare:.2f} | >= 3 |")
         layout, scan = median(size, "dwell layout"), median(size, "dwell layout scan")
         if layout and scan:
             lines.append(f"| 2: dwell on its layout / bare scan | {show_size(size)} | "
@@ -567,9 +623,12 @@ if __name__ == "__main__":
         peer_args.add_argument("--peer")
         peer_args.add_argument("--files")
         peer_args.add_argument("--timeouts")
+        peer_args.add_argument("--absent", default="")
         a = peer_args.parse_args()
         default_timeout, app_timeouts = json.loads(a.timeouts)
-        sessions_found, events_found = PEERS[a.peer](a.files, default_timeout, app_timeouts)
+        absent_columns = [c for c in a.absent.split(",") if c]
+        sessions_found, events_found = PEERS[a.peer](a.files, default_timeout, app_timeouts,
+                                                     absent_columns)
         print(f"sessions,events\n{sessions_found},{events_found}")
         sys.exit(0)
     sys.exit(main())
