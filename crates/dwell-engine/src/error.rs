@@ -5,9 +5,19 @@ use datafusion::error::DataFusionError;
 /// Everything that can go wrong in the engine, each naming what is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `--data LOC` could not be understood or reached.
+    /// The data location could not be understood or reached, or its files do not make a table.
     #[error("data location {location}: {reason}")]
     Location { location: String, reason: String },
+    /// The data location is a local folder that does not exist (and was not to be created).
+    #[error("data location {location} does not exist")]
+    NoLocation { location: String },
+    /// An option given to the engine (of [`GenerateOptions`](crate::GenerateOptions), say) is
+    /// out of range; `option` is its field name.
+    #[error("option {option}: {reason}")]
+    InvalidOption {
+        option: &'static str,
+        reason: String,
+    },
     /// `dwell.toml` is unreadable or holds a bad setting; `key` names it.
     #[error("{file}: {key}: {reason}")]
     Setting {
@@ -28,6 +38,9 @@ pub enum Error {
     /// Object storage failed.
     #[error("storage: {0}")]
     Store(#[from] object_store::Error),
+    /// An invariant of the engine itself failed: a bug, not the caller's or the data's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Planning or running a query failed.
     #[error("{}", .0.strip_backtrace())]
     DataFusion(#[from] DataFusionError),

@@ -6,9 +6,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMillisecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampNanosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
+use object_store::{ObjectStoreExt as _, PutPayload};
+
+use crate::Engine;
+use crate::error::{Error, Result};
+use crate::events;
+use crate::ingest::{IngestId, IngestReport};
+use crate::settings::SETTINGS_FILE;
+
+/// Generated times are milliseconds; the events table holds nanoseconds.
+const NANOS_PER_MILLI: i64 = 1_000_000;
 
 /// Applications of the generated data and their timeouts (`None`: the default, 30 minutes).
 pub const APPS: [(&str, Option<Duration>); 5] = [
@@ -159,27 +169,21 @@ pub(crate) fn budgets(users: &[User], total: u64) -> Vec<u64> {
     budgets
 }
 
-/// The events table's schema as generated (milliseconds, like browser trackers).
+/// The generated events' schema: the `events` table's own (strings as `Utf8`) and a
+/// `page_url`. Times are drawn at millisecond precision, like browser trackers send them.
 pub(crate) fn event_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-        Field::new("account_id", DataType::Utf8, true),
-        Field::new("user_id", DataType::Utf8, false),
-        Field::new("app_id", DataType::Utf8, true),
-        Field::new("tab_id", DataType::Utf8, true),
-        Field::new("event_type", DataType::Utf8, true),
-        Field::new("event_id", DataType::Utf8, true),
-        Field::new("page_url", DataType::Utf8, true),
-    ]))
+    let mut fields: Vec<Field> = events::events_schema(&DataType::Utf8)
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("page_url", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
 }
 
 #[derive(Debug)]
 pub(crate) struct EventColumns {
-    time: TimestampMillisecondBuilder,
+    time: TimestampNanosecondBuilder,
     account: StringBuilder,
     user: StringBuilder,
     app: StringBuilder,
@@ -192,7 +196,7 @@ pub(crate) struct EventColumns {
 impl EventColumns {
     pub(crate) fn new() -> Self {
         EventColumns {
-            time: TimestampMillisecondBuilder::new(),
+            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
             account: StringBuilder::new(),
             user: StringBuilder::new(),
             app: StringBuilder::new(),
@@ -293,7 +297,7 @@ pub(crate) fn user_events(
                 (time, app, tab, kind, *serial)
             }
         };
-        out.time.append_value(time);
+        out.time.append_value(time * NANOS_PER_MILLI);
         out.account.append_value(user.account);
         out.user.append_value(&user.name);
         out.app.append_value(APPS[app].0);
@@ -473,4 +477,118 @@ pub(crate) fn users_batch(options: &GenerateOptions, users: &[User]) -> RecordBa
         Arc::new(region.finish()),
     ];
     RecordBatch::try_new(schema, columns).expect("columns match the schema")
+}
+
+/// Events per generated chunk: each chunk is one ingest, so memory stays bounded.
+const GENERATE_CHUNK_EVENTS: u64 = 1_000_000;
+
+impl Engine {
+    /// Generates synthetic events into the location (see [`crate::generate`]): `users/users.parquet`,
+    /// a `dwell.toml` with the applications' timeouts when there is none, and the events through
+    /// the ingest path in chunks. `progress` hears the number of events landed so far.
+    pub async fn generate(
+        &self,
+        options: &GenerateOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<IngestReport>> {
+        let users = users(options);
+        if users.is_empty() && options.events > 0 {
+            return Err(Error::InvalidOption {
+                option: "users",
+                reason: "must be at least 1 to generate events".into(),
+            });
+        }
+        let users_file = users_batch(options, &users);
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, users_file.schema(), None)?;
+        writer.write(&users_file)?;
+        writer.close()?;
+        self.location
+            .store()
+            .put(
+                &self.location.child("users/users.parquet"),
+                PutPayload::from(bytes),
+            )
+            .await?;
+        let settings_path = self.location.child(SETTINGS_FILE);
+        if matches!(
+            self.location.store().head(&settings_path).await,
+            Err(object_store::Error::NotFound { .. })
+        ) {
+            let mut settings = self.settings();
+            for (app, timeout) in APPS {
+                if let Some(timeout) = timeout {
+                    settings.app_timeouts.insert(app.to_owned(), timeout);
+                }
+            }
+            self.location
+                .store()
+                .put(
+                    &settings_path,
+                    PutPayload::from(settings.to_toml().into_bytes()),
+                )
+                .await?;
+        }
+
+        let budgets = budgets(&users, options.events);
+        let schema = event_schema();
+        // Chunks of whole users, about GENERATE_CHUNK_EVENTS events each.
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < users.len() {
+            let mut end = start;
+            let mut events = 0;
+            while end < users.len() && (events < GENERATE_CHUNK_EVENTS || end == start) {
+                events += budgets[end];
+                end += 1;
+            }
+            chunks.push((start..end, events));
+            start = end;
+        }
+        let spawn = |range: std::ops::Range<usize>| {
+            let (options, users, budgets) = (
+                options.clone(),
+                users[range.clone()].to_vec(),
+                budgets[range].to_vec(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let mut columns = EventColumns::new();
+                for (user, budget) in users.iter().zip(&budgets) {
+                    user_events(&options, user, *budget, &mut columns);
+                }
+                columns.finish()
+            })
+        };
+        let mut reports = Vec::new();
+        let mut done = 0;
+        // The next chunk is generated while the current one lands: two cores busy.
+        let mut next = chunks.first().map(|(range, _)| spawn(range.clone()));
+        for (chunk, (_, events)) in chunks.iter().enumerate() {
+            let Some(generating) = next.take() else {
+                break;
+            };
+            let batch = generating
+                .await
+                .map_err(|e| Error::ingest("generate", None, format!("generator failed: {e}")))?;
+            next = chunks.get(chunk + 1).map(|(range, _)| spawn(range.clone()));
+            let id = IngestId::of_bytes(
+                format!(
+                    "generate/{}/{}/{}/{}/{}/{chunk}",
+                    options.seed, options.events, options.users, options.days, options.start
+                )
+                .as_bytes(),
+            );
+            let source = format!("generate chunk {chunk}");
+            // One refresh at the end rather than one per chunk.
+            let report = self
+                .ingest_batches_then(&source, &id, &schema, std::slice::from_ref(&batch), false)
+                .await?;
+            done += events;
+            progress(done);
+            reports.push(report);
+        }
+        self.refresh().await?;
+        Ok(reports)
+    }
 }

@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::location::DataLocation;
+use object_store::ObjectStoreExt as _;
 
 /// The file name at the root of a data location.
 pub const SETTINGS_FILE: &str = "dwell.toml";
@@ -198,38 +200,131 @@ impl Settings {
             .unwrap_or(self.default_timeout)
     }
 
-    /// These settings as `dwell.toml` text, every key written out.
-    #[must_use]
-    pub fn to_toml(&self) -> String {
-        let d = |d: Duration| humantime::format_duration(d).to_string();
-        let mut text = format!(
-            "default_timeout = \"{}\"\ntime_zone = \"{}\"\nday_boundary = {}\nsplit_on_equal_gap = {}\n",
-            d(self.default_timeout),
-            self.time_zone.name(),
-            self.day_boundary,
-            self.split_on_equal_gap,
-        );
+    /// Every setting with its value, in `dwell.toml`'s order: `(section, key, value)`, the
+    /// section `""` for top-level keys. `dwell.toml` text and the `dwell_settings` table are
+    /// both written from this.
+    pub(crate) fn entries(&self) -> Vec<(&'static str, String, SettingValue)> {
+        use SettingValue::{Bare, Text};
+        let d = |d: Duration| Text(humantime::format_duration(d).to_string());
+        let mut entries = vec![
+            ("", "default_timeout".to_owned(), d(self.default_timeout)),
+            (
+                "",
+                "time_zone".to_owned(),
+                Text(self.time_zone.name().to_owned()),
+            ),
+            (
+                "",
+                "day_boundary".to_owned(),
+                Bare(self.day_boundary.to_string()),
+            ),
+            (
+                "",
+                "split_on_equal_gap".to_owned(),
+                Bare(self.split_on_equal_gap.to_string()),
+            ),
+        ];
         if let Some(max) = self.max_session_duration {
-            writeln!(text, "max_session_duration = \"{}\"", d(max)).expect("string");
+            entries.push(("", "max_session_duration".to_owned(), d(max)));
         }
-        text.push_str("\n[app_timeouts]\n");
         for (app, timeout) in &self.app_timeouts {
-            writeln!(text, "{} = \"{}\"", toml_key(app), d(*timeout)).expect("string");
+            entries.push(("app_timeouts", toml_key(app), d(*timeout)));
         }
         let s = &self.segments;
-        write!(
-            text,
-            "\n[segments]\ndisengaged_max_sessions = {}\ndisengaged_max_total_session = \"{}\"\n\
-             struggling_min_sessions_per_day = {:?}\nstruggling_max_median_session = \"{}\"\n\
-             struggling_min_apps = {}\n",
-            s.disengaged_max_sessions,
-            d(s.disengaged_max_total_session),
-            s.struggling_min_sessions_per_day,
-            d(s.struggling_max_median_session),
-            s.struggling_min_apps,
-        )
-        .expect("string");
+        entries.extend([
+            (
+                "segments",
+                "disengaged_max_sessions".to_owned(),
+                Bare(s.disengaged_max_sessions.to_string()),
+            ),
+            (
+                "segments",
+                "disengaged_max_total_session".to_owned(),
+                d(s.disengaged_max_total_session),
+            ),
+            (
+                "segments",
+                "struggling_min_sessions_per_day".to_owned(),
+                Bare(format!("{:?}", s.struggling_min_sessions_per_day)),
+            ),
+            (
+                "segments",
+                "struggling_max_median_session".to_owned(),
+                d(s.struggling_max_median_session),
+            ),
+            (
+                "segments",
+                "struggling_min_apps".to_owned(),
+                Bare(s.struggling_min_apps.to_string()),
+            ),
+        ]);
+        entries
+    }
+
+    /// These settings as `dwell.toml` text, every key written out.
+    ///
+    /// # Panics
+    ///
+    /// Never: writing to a `String` cannot fail.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        let entries = self.entries();
+        let mut text = String::new();
+        for section in SECTIONS {
+            if !section.is_empty() {
+                write!(text, "\n[{section}]\n").expect("writing to a String");
+            }
+            for (_, key, value) in entries.iter().filter(|(s, _, _)| *s == section) {
+                match value {
+                    SettingValue::Text(v) => writeln!(text, "{key} = \"{v}\""),
+                    SettingValue::Bare(v) => writeln!(text, "{key} = {v}"),
+                }
+                .expect("writing to a String");
+            }
+        }
         text
+    }
+
+    /// The settings in `location`'s `dwell.toml`; the defaults when there is none.
+    pub(crate) async fn read(location: &DataLocation) -> Result<Settings> {
+        let file = format!(
+            "{}/{SETTINGS_FILE}",
+            location.to_string().trim_end_matches('/')
+        );
+        match location.store().get(&location.child(SETTINGS_FILE)).await {
+            Ok(found) => {
+                let bytes = found.bytes().await?;
+                let text = std::str::from_utf8(&bytes).map_err(|e| Error::Setting {
+                    file: file.clone(),
+                    key: "(file)".into(),
+                    reason: format!("not UTF-8 text: {e}"),
+                })?;
+                Settings::parse(text, &file)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(Settings::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The sections of `dwell.toml`, in order; `""` is the top level.
+const SECTIONS: [&str; 3] = ["", "app_timeouts", "segments"];
+
+/// A setting's value as written in `dwell.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SettingValue {
+    /// A TOML string (durations, the time zone).
+    Text(String),
+    /// A TOML boolean or number, written as is.
+    Bare(String),
+}
+
+impl SettingValue {
+    /// The value without TOML's quotes.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            SettingValue::Text(v) | SettingValue::Bare(v) => v,
+        }
     }
 }
 

@@ -151,12 +151,12 @@ fn epoch_nanos(x: &str) -> String {
     format!("arrow_cast(arrow_cast({x}, 'Timestamp(Nanosecond, Some(\"UTC\"))'), 'Int64')")
 }
 
-/// The statements that create the views over `events`, in order.
+/// Each view's name and its query over `events`, in the order of [`VIEWS`] (dependency order).
 #[expect(
     clippy::too_many_lines,
     reason = "the views' SQL, in one piece, reads best as one function"
 )]
-pub(crate) fn view_statements(settings: &Settings, events: &Schema) -> Vec<String> {
+pub(crate) fn view_queries(settings: &Settings, events: &Schema) -> [(&'static str, String); 5] {
     let has = |c: &str| events.field_with_name(c).is_ok();
     let optional = |c: &str| {
         if has(c) {
@@ -205,8 +205,7 @@ pub(crate) fn view_statements(settings: &Settings, events: &Schema) -> Vec<Strin
          e.event_type NULLS FIRST"
     );
     let sessionized_events = format!(
-        "CREATE VIEW sessionized_events AS
-SELECT * EXCLUDE (s), s['session_id'] AS session_id, s['session_seq'] AS session_seq,
+        "SELECT * EXCLUDE (s), s['session_id'] AS session_id, s['session_seq'] AS session_seq,
        s['starts_session'] AS starts_session,
        CASE WHEN s['starts_session'] THEN s['previous_end_reason'] END AS previous_end_reason
 FROM (
@@ -237,8 +236,7 @@ WHERE s IS NOT NULL AND NOT s['is_duplicate']",
     // next session of the same user is found in the same window order (by account, then user
     // and sequence), so one sort serves both.
     let sessions = format!(
-        "CREATE VIEW sessions AS
-WITH grouped AS (
+        "WITH grouped AS (
   SELECT account_id, user_id, session_id, session_seq,
          max(app_id) AS app_id, max(tab_id) AS tab_id,
          min(event_time) AS start_time, max(event_time) AS end_time,
@@ -280,17 +278,17 @@ FROM framed g",
         tz = settings.time_zone.name(),
     );
 
-    let daily = "CREATE VIEW daily_session_metrics AS
-SELECT day, account_id, app_id, count(*) AS sessions, count(DISTINCT user_id) AS users,
+    let daily =
+        "SELECT day, account_id, app_id, count(*) AS sessions, count(DISTINCT user_id) AS users,
        sum(duration_seconds) AS total_session_seconds,
        avg(duration_seconds) AS avg_session_seconds,
        median(duration_seconds) AS median_session_seconds
 FROM sessions
 GROUP BY day, account_id, app_id"
-        .to_owned();
+            .to_owned();
 
-    let user_stats = "CREATE VIEW user_session_stats AS
-SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_days,
+    let user_stats =
+        "SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_days,
        sum(duration_seconds) AS total_session_seconds,
        avg(duration_seconds) AS avg_session_seconds,
        median(duration_seconds) AS median_session_seconds,
@@ -298,12 +296,11 @@ SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_
        count(DISTINCT app_id) + max(CASE WHEN app_id IS NULL THEN 1 ELSE 0 END) AS apps_used
 FROM sessions
 GROUP BY account_id, user_id"
-        .to_owned();
+            .to_owned();
 
     let t = &settings.segments;
     let segments = format!(
-        "CREATE VIEW user_segments AS
-SELECT account_id, user_id,
+        "SELECT account_id, user_id,
        CASE
          WHEN sessions <= {dis_sessions} OR total_session_seconds <= {dis_total:?} THEN 'disengaged'
          WHEN sessions_per_active_day >= {str_per_day:?} AND median_session_seconds <= {str_median:?}
@@ -320,5 +317,28 @@ FROM (SELECT *, CAST(sessions AS DOUBLE) / active_days AS sessions_per_active_da
         str_median = t.struggling_max_median_session.as_secs_f64(),
         str_apps = t.struggling_min_apps,
     );
-    vec![sessionized_events, sessions, daily, user_stats, segments]
+    [
+        ("sessionized_events", sessionized_events),
+        ("sessions", sessions),
+        ("daily_session_metrics", daily),
+        ("user_session_stats", user_stats),
+        ("user_segments", segments),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The views are defined and documented in one order, each under one name.
+    #[test]
+    fn every_view_is_documented_in_order() {
+        let schema = crate::events::events_schema(&arrow::datatypes::DataType::Utf8);
+        let defined: Vec<&str> = view_queries(&Settings::default(), &schema)
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let documented: Vec<&str> = VIEWS.iter().map(|doc| doc.name).collect();
+        assert_eq!(defined, documented);
+    }
 }

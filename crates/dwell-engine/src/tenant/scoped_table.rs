@@ -1,22 +1,13 @@
-//! Tenants: what one account's callers may see and land.
-//!
-//! A caller confined to an account gets its own [`SessionContext`] (see
-//! [`Engine::context_for`](crate::Engine::context_for)) in which `events` and `users` are
-//! [`AccountScoped`] tables: every scan of them passes through [`AccountFilterExec`], which drops
-//! other accounts' rows before any operator of the query sees them. The filter is part of the
-//! table, not of the query, so no SQL can get around it, and it is a barrier: the query's own
-//! predicates are not pushed below it (a predicate that fails, `CAST(user_id AS INT)`, fails on
-//! the caller's rows only, and its error can echo only the caller's values). The views are
-//! created anew in that context, so they read only the scoped tables; table names are the same
-//! for every account.
+//! [`AccountScoped`]: a table whose every scan passes through [`AccountFilterExec`], which
+//! drops other accounts' rows before any operator of the query sees them.
 
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow::array::{Array, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::cmp::eq;
-use arrow::compute::{cast, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
@@ -35,28 +26,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
-use crate::error::{Error, Result};
-
-/// The column that says whose an event (or a user) is.
-pub(crate) const ACCOUNT_COLUMN: &str = "account_id";
-
-/// Whose data a caller may see and land.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// Every account (an administrator, the CLI).
-    All,
-    /// One account only.
-    Account(String),
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scope::All => f.write_str("all accounts"),
-            Scope::Account(account) => write!(f, "account {account:?}"),
-        }
-    }
-}
+use super::ACCOUNT_COLUMN;
 
 /// A table whose scans return one account's rows only.
 #[derive(Debug)]
@@ -280,61 +250,4 @@ impl ExecutionPlan for AccountFilterExec {
             batches,
         )))
     }
-}
-
-/// Confines a tenant's ingest to its account: without an `account_id` column the account is
-/// added; with one, every row must already name the account. The error names the first row
-/// that does not, and only with the caller's own value.
-pub(crate) fn confine_ingest(
-    source: &str,
-    account: &str,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let Ok(index) = schema.index_of(ACCOUNT_COLUMN) else {
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new(ACCOUNT_COLUMN, DataType::Utf8, true));
-        let extended = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        let batches = batches
-            .iter()
-            .map(|batch| {
-                let mut columns = batch.columns().to_vec();
-                let own: ArrayRef = Arc::new(StringArray::from(vec![account; batch.num_rows()]));
-                columns.push(own);
-                RecordBatch::try_new(Arc::clone(&extended), columns)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok((extended, batches));
-    };
-    let mut row = 0;
-    for batch in batches {
-        let accounts = cast(batch.column(index), &DataType::Utf8).map_err(|_| {
-            Error::ingest(
-                source,
-                Some(ACCOUNT_COLUMN),
-                format!(
-                    "has type {}; expected a string",
-                    schema.field(index).data_type()
-                ),
-            )
-        })?;
-        let accounts = accounts
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8");
-        for (i, value) in accounts.iter().enumerate() {
-            if value != Some(account) {
-                let found = value.map_or_else(|| "NULL".to_owned(), |v| format!("{v:?}"));
-                return Err(Error::Forbidden {
-                    file: source.to_owned(),
-                    reason: format!(
-                        "column {ACCOUNT_COLUMN}: row {} is {found}; this caller may land events of account {account:?} only",
-                        row + i + 1
-                    ),
-                });
-            }
-        }
-        row += batch.num_rows();
-    }
-    Ok((Arc::clone(schema), batches.to_vec()))
 }

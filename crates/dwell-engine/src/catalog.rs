@@ -1,0 +1,351 @@
+//! The engine's catalog: which tables and views it registers over the location, how they are
+//! (re)built on a refresh and swapped in at once, and how a file that spoils a table's schema
+//! is found and named.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+
+use crate::error::{Error, Result};
+use crate::events;
+use crate::ingest::PARTITION_COLUMN;
+use crate::settings::Settings;
+use crate::settings_tables::{app_settings_table, columns_table, settings_table};
+use crate::views::{self, VIEWS};
+use crate::{Engine, panic_message};
+
+/// The tables the engine registers (besides the views).
+pub(crate) const ENGINE_TABLES: [&str; 5] = [
+    "events",
+    "users",
+    "app_settings",
+    "dwell_settings",
+    "dwell_columns",
+];
+
+/// (Re-)creates the views in `ctx` over the `events` table registered there.
+pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
+    let schema = ctx.table_provider("events").await?.schema();
+    for (name, query) in views::view_queries(settings, &schema) {
+        ctx.deregister_table(name)?;
+        ctx.sql(&format!("CREATE VIEW {name} AS\n{query}"))
+            .await
+            .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Re-reads the location: settings, tables, then views. Called after every ingest; call
+    /// it after other processes wrote new columns.
+    pub async fn refresh(&self) -> Result<()> {
+        if !self.fixed_settings {
+            let settings = Settings::read(&self.location).await?;
+            *self
+                .settings
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+        }
+        let settings = self.settings();
+        let files = self.parquet_files("events").await?;
+        let events: Arc<dyn TableProvider> = if files.is_empty() {
+            Arc::new(MemTable::try_new(
+                Arc::new(events::events_schema(&self.string_type())),
+                vec![vec![]],
+            )?)
+        } else {
+            let hive = files.iter().all(|(f, _)| {
+                f.split_once('/').is_some_and(|(dir, rest)| {
+                    !rest.contains('/')
+                        && dir.strip_prefix("date=").is_some_and(|d| {
+                            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
+                        })
+                })
+            });
+            let partitions = if hive {
+                vec![(PARTITION_COLUMN.to_owned(), DataType::Date32)]
+            } else {
+                vec![]
+            };
+            self.events_table(
+                files.into_iter().map(|(_, meta)| meta).collect(),
+                partitions,
+            )
+            .await?
+        };
+        let mut tables = vec![("events", events)];
+        if !self.parquet_files("users").await?.is_empty() {
+            tables.push(("users", self.listing_table("users", vec![]).await?));
+        }
+        tables.push(("app_settings", app_settings_table(&settings)?));
+        tables.push(("dwell_settings", settings_table(&settings)?));
+        tables.push(("dwell_columns", columns_table()?));
+        self.swap_in(tables).await
+    }
+
+    /// Re-creates the views over the `events` table now registered (after a test or an embedding
+    /// program replaced `events` by other means).
+    pub async fn refresh_views(&self) -> Result<()> {
+        self.swap_in(vec![]).await
+    }
+
+    /// Puts `tables` and views over them in place of the engine's tables and views, all at
+    /// once: they are built in a context of their own, whose schema then replaces the engine's
+    /// default schema in one step. A query planned meanwhile sees the old tables or the new,
+    /// never a missing one. Tables others registered in the default schema are carried over.
+    async fn swap_in(&self, tables: Vec<(&str, Arc<dyn TableProvider>)>) -> Result<()> {
+        let scratch = self.contexts.sibling_of(&self.ctx)?;
+        let (catalog_name, schema_name) = {
+            let config = self.ctx.copied_config();
+            let options = config.options();
+            (
+                options.catalog.default_catalog.clone(),
+                options.catalog.default_schema.clone(),
+            )
+        };
+        let current = self
+            .ctx
+            .catalog(&catalog_name)
+            .and_then(|catalog| catalog.schema(&schema_name));
+        let managed: Vec<&str> = ENGINE_TABLES
+            .iter()
+            .copied()
+            .chain(VIEWS.iter().map(|v| v.name))
+            .collect();
+        if let Some(current) = &current {
+            for name in current.table_names() {
+                // Kept: tables others registered, and the engine's own tables when only the
+                // views are made anew.
+                let replaced = tables.iter().any(|(n, _)| *n == name)
+                    || (managed.contains(&name.as_str())
+                        && (!tables.is_empty() || VIEWS.iter().any(|v| v.name == name)));
+                if !replaced && let Some(table) = current.table(&name).await? {
+                    scratch.register_table(name.as_str(), table)?;
+                }
+            }
+        }
+        for (name, table) in tables {
+            scratch.register_table(name, table)?;
+        }
+        if scratch.table_exist("events")? {
+            create_views(&scratch, &self.settings()).await?;
+        }
+        let built = scratch
+            .catalog(&catalog_name)
+            .and_then(|catalog| catalog.schema(&schema_name))
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "no schema {catalog_name}.{schema_name} to build into"
+                ))
+            })?;
+        let catalog = self
+            .ctx
+            .catalog(&catalog_name)
+            .ok_or_else(|| Error::Internal(format!("no catalog {catalog_name}")))?;
+        catalog.register_schema(&schema_name, built)?;
+        self.tenants.invalidate();
+        Ok(())
+    }
+
+    /// The visible Parquet files under a folder of the location, in name order, each with its
+    /// path relative to `folder`.
+    pub(crate) async fn parquet_files(
+        &self,
+        folder: &str,
+    ) -> Result<Vec<(String, object_store::ObjectMeta)>> {
+        let prefix = self.location.child(folder);
+        let mut files: Vec<_> = self
+            .location
+            .store()
+            .list(Some(&prefix))
+            .try_filter_map(|meta| {
+                let relative = meta.location.prefix_match(&prefix).map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                });
+                std::future::ready(Ok(relative
+                    .filter(|r| {
+                        std::path::Path::new(r)
+                            .extension()
+                            // Exactly what the listing table reads (its extension match is exact).
+                            .is_some_and(|e| e == "parquet")
+                    })
+                    .map(|r| (r, meta))))
+            })
+            .try_collect()
+            .await?;
+        files.sort_by(|a, b| a.1.location.cmp(&b.1.location));
+        Ok(files)
+    }
+
+    /// The listing table over a folder of the location, with the schema its files agree on.
+    async fn listing_table(
+        &self,
+        folder: &str,
+        partitions: Vec<(String, DataType)>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let url = ListingTableUrl::parse(self.location.folder_url(folder))?;
+        let state = self.ctx.state();
+        let options = self.listing_options(partitions);
+        let inferred = AssertUnwindSafe(options.infer_schema(&state, &url))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(datafusion::error::DataFusionError::Execution(format!(
+                    "the Parquet reader failed on a damaged file: {}",
+                    panic_message(panic.as_ref())
+                )))
+            });
+        let schema = match inferred {
+            Ok(schema) => schema,
+            Err(e) => {
+                // DataFusion's error does not say which file; find it, one file at a time.
+                let listed = self.parquet_files(folder).await?;
+                let files = self
+                    .file_schemas(listed.into_iter().map(|(_, meta)| meta).collect())
+                    .await?;
+                let mut merged: Option<(Schema, &str)> = None;
+                for (name, schema) in &files {
+                    merged = match merged {
+                        None => Some((schema.as_ref().clone(), name)),
+                        Some((so_far, first)) => {
+                            match Schema::try_merge([so_far, schema.as_ref().clone()]) {
+                                Ok(both) => Some((both, first)),
+                                Err(e) => {
+                                    return Err(self.location_error(format!(
+                                        "{name}: its columns do not agree with {first} and \
+                                         the files after it: {e}"
+                                    )));
+                                }
+                            }
+                        }
+                    };
+                }
+                return Err(Error::DataFusion(e.context(format!(
+                    "reading the schema of {}/{folder}",
+                    self.location
+                ))));
+            }
+        };
+        Self::listing_table_with_schema(url, options, schema)
+    }
+
+    /// `events`: the canonical schema (see [`events`]), every file read into it.
+    async fn events_table(
+        &self,
+        files: Vec<object_store::ObjectMeta>,
+        partitions: Vec<(String, DataType)>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let url = ListingTableUrl::parse(self.location.folder_url("events"))?;
+        let files = self.file_schemas(files).await?;
+        let (schema, left_out) = events::table_schema(&files, &self.string_type())
+            .map_err(|reason| self.location_error(reason))?;
+        if !left_out.is_empty() {
+            // Not an error (the engine's columns are all there), but not silent either.
+            log::warn!(
+                target: "dwell::events",
+                "{}/events: column(s) {} left out of `events`: their files give them \
+                 different types",
+                self.location,
+                left_out.join(", ")
+            );
+        }
+        Self::listing_table_with_schema(url, self.listing_options(partitions), Arc::new(schema))
+    }
+
+    fn listing_table_with_schema(
+        url: ListingTableUrl,
+        options: ListingOptions,
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// Parquet with the session's options (view types or not, see
+    /// `session_context_with_memory_limit`).
+    fn parquet_format(&self) -> ParquetFormat {
+        ParquetFormat::default().with_options(self.ctx.state().default_table_options().parquet)
+    }
+
+    fn listing_options(&self, partitions: Vec<(String, DataType)>) -> ListingOptions {
+        ListingOptions::new(Arc::new(self.parquet_format()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partitions)
+    }
+
+    /// The string type the session reads Parquet text as.
+    fn string_type(&self) -> DataType {
+        if self
+            .ctx
+            .state()
+            .config_options()
+            .execution
+            .parquet
+            .schema_force_view_types
+        {
+            DataType::Utf8View
+        } else {
+            DataType::Utf8
+        }
+    }
+
+    fn location_error(&self, reason: String) -> Error {
+        Error::Location {
+            location: self.location.to_string(),
+            reason,
+        }
+    }
+
+    /// Each of `files` with its schema as DataFusion's reader sees it. A file that cannot be
+    /// read is an error that names it.
+    async fn file_schemas(
+        &self,
+        files: Vec<object_store::ObjectMeta>,
+    ) -> Result<Vec<(String, SchemaRef)>> {
+        use datafusion::datasource::file_format::FileFormat as _;
+        // Footers are read a few at a time, as DataFusion's own inference does.
+        const AT_ONCE: usize = 16;
+        let state = self.ctx.state();
+        let store = self.location.store();
+        let format = self.parquet_format();
+        futures::stream::iter(files)
+            .map(|meta| {
+                let (state, format) = (&state, &format);
+                async move {
+                    let name = meta.location.to_string();
+                    // A damaged footer can make the Parquet reader panic (arithmetic on absurd
+                    // lengths); that is this location's error, not the process's end.
+                    let read = AssertUnwindSafe(format.infer_schema(state, store, &[meta]))
+                        .catch_unwind()
+                        .await;
+                    match read {
+                        Ok(Ok(schema)) => Ok((name, schema)),
+                        Ok(Err(e)) => {
+                            Err(self.location_error(format!("{name}: {}", e.strip_backtrace())))
+                        }
+                        Err(panic) => Err(self.location_error(format!(
+                            "{name}: the Parquet reader failed on it: {}",
+                            panic_message(panic.as_ref())
+                        ))),
+                    }
+                }
+            })
+            .buffered(AT_ONCE)
+            .try_collect()
+            .await
+    }
+}
