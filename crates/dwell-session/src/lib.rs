@@ -5,7 +5,8 @@
 //! closes or is hidden, when the user switches tab or application, when a tab opens again, or
 //! after an inactivity gap longer than the application's timeout (optionally also at a maximum
 //! duration or a calendar-day boundary). The rule lives in [`kernel`], the one place it is
-//! written down in code; [`reference`] restates it naively for the tests.
+//! written down in code; `reference` (with the `testing` feature) restates it naively for the
+//! tests.
 //!
 //! # Using it from SQL
 //!
@@ -93,6 +94,7 @@ mod event_ids;
 pub mod kernel;
 #[cfg(test)]
 mod properties;
+#[cfg(any(test, feature = "testing"))]
 pub mod reference;
 mod rule;
 mod session_id;

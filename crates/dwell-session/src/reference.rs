@@ -3,6 +3,8 @@
 //! Slow (sorts, re-scans) and simple on purpose. Tests compare the streaming [`Sessionizer`]
 //! and the SQL function with it; nothing in production calls it.
 //!
+//! Compiled for this crate's tests and, with the `testing` feature, for other crates' tests.
+//!
 //! [`Sessionizer`]: crate::kernel::Sessionizer
 
 use std::collections::{BTreeMap, HashSet};

@@ -1,35 +1,40 @@
 //! `sessionize`: the session rule as a DataFusion window function.
 //!
-//! A thin adapter: it checks and coerces arguments, reads Arrow columns row by row into
-//! [`Event`]s for the [`Sessionizer`], and writes its [`Placement`]s back as a struct column.
+//! A thin adapter: it checks and coerces arguments (in `arguments`), reads Arrow columns row by
+//! row into [`Event`]s for the [`Sessionizer`], and writes its [`Placement`]s back as a struct
+//! column.
+
+mod arguments;
 
 use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::builder::NullBufferBuilder;
-use arrow::array::timezone::Tz;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Array, Int64Builder, StringBuilder,
-    StringViewArray, StructArray,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder, StringViewArray,
+    StructArray,
 };
+use arrow::compute::cast;
 use arrow::datatypes::{
-    DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
-    DurationSecondType, Field, FieldRef, Fields, IntervalDayTimeType, IntervalMonthDayNanoType,
-    IntervalUnit, IntervalYearMonthType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, Field, FieldRef, Fields, IntervalMonthDayNanoType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use datafusion_common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion_expr::expr::WindowFunction;
 use datafusion_expr::function::WindowFunctionSimplification;
 use datafusion_expr::simplify::SimplifyContext;
 use datafusion_expr::{
-    DocSection, Documentation, Expr, PartitionEvaluator, Signature, Volatility, WindowUDF,
-    WindowUDFImpl,
+    DocSection, Documentation, Expr, PartitionEvaluator, Signature, WindowUDF, WindowUDFImpl,
 };
 use datafusion_functions_window_common::field::WindowUDFFieldArgs;
 use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
-use datafusion_physical_expr::expressions::Literal;
 
+use self::arguments::{
+    ACCOUNT_ID, APP_ID, EVENT_ID, EVENT_TIME, EVENT_TYPE, NANOS_PER_DAY, PARAMETERS, REQUIRED,
+    RuleSettings, TAB_ID, TIMEOUT, Timeout, USER_ID, arity_error, logical_constants,
+    physical_constants, row_timeout,
+};
 use crate::SessionId;
 use crate::kernel::{
     DEFAULT_TIMEOUT_NANOS, EndReason, Event, OutOfOrder, Placement, Rule, Sessionizer, TimeScale,
@@ -37,36 +42,6 @@ use crate::kernel::{
 
 /// The function's SQL name.
 pub const NAME: &str = "sessionize";
-
-/// Parameter names, in positional order. Named arguments resolve to these positions.
-const PARAMETERS: [&str; 11] = [
-    "event_time",
-    "user_id",
-    "app_id",
-    "tab_id",
-    "event_type",
-    "timeout",
-    "event_id",
-    "account_id",
-    "max_duration",
-    "day_boundary",
-    "gap_equal_splits",
-];
-const EVENT_TIME: usize = 0;
-const USER_ID: usize = 1;
-const APP_ID: usize = 2;
-const TAB_ID: usize = 3;
-const EVENT_TYPE: usize = 4;
-const TIMEOUT: usize = 5;
-const EVENT_ID: usize = 6;
-const ACCOUNT_ID: usize = 7;
-const MAX_DURATION: usize = 8;
-const DAY_BOUNDARY: usize = 9;
-const GAP_EQUAL_SPLITS: usize = 10;
-/// `event_time` to `event_type` are required.
-const REQUIRED: usize = 5;
-/// Parameters that configure the rule and so must be the same for every row.
-const CONSTANT_PARAMETERS: [usize; 3] = [MAX_DURATION, DAY_BOUNDARY, GAP_EQUAL_SPLITS];
 
 /// Names of the fields of the result struct.
 pub mod output {
@@ -97,10 +72,9 @@ impl Sessionize {
     /// Never: a user-defined signature accepts any parameter names.
     #[must_use]
     pub fn new() -> Self {
-        let signature = Signature::user_defined(Volatility::Immutable)
-            .with_parameter_names(PARAMETERS.to_vec())
-            .expect("user-defined signatures accept parameter names");
-        Self { signature }
+        Self {
+            signature: arguments::signature(),
+        }
     }
 }
 
@@ -110,26 +84,6 @@ pub fn sessionize_udwf() -> Arc<WindowUDF> {
     static UDWF: LazyLock<Arc<WindowUDF>> =
         LazyLock::new(|| Arc::new(WindowUDF::new_from_impl(Sessionize::new())));
     Arc::clone(&UDWF)
-}
-
-fn is_string(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, value) => is_string(value),
-        _ => false,
-    }
-}
-
-fn is_duration(t: &DataType) -> bool {
-    matches!(t, DataType::Interval(_) | DataType::Duration(_))
-}
-
-fn arity_error<T>(given: usize) -> Result<T> {
-    plan_err!(
-        "{NAME} takes {REQUIRED} to {} arguments ({}), got {given}",
-        PARAMETERS.len(),
-        PARAMETERS.join(", ")
-    )
 }
 
 impl WindowUDFImpl for Sessionize {
@@ -142,52 +96,11 @@ impl WindowUDFImpl for Sessionize {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(REQUIRED..=PARAMETERS.len()).contains(&arg_types.len()) {
-            return arity_error(arg_types.len());
-        }
-        arg_types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let coerced = match i {
-                    EVENT_TIME => matches!(t, DataType::Timestamp(..)).then(|| t.clone()),
-                    TIMEOUT | MAX_DURATION => {
-                        (is_duration(t) || t == &DataType::Null).then(|| t.clone())
-                    }
-                    DAY_BOUNDARY => {
-                        (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8)
-                    }
-                    GAP_EQUAL_SPLITS => {
-                        matches!(t, DataType::Boolean | DataType::Null).then_some(DataType::Boolean)
-                    }
-                    // Every string encoding reads the same; Utf8View is what the adapter reads.
-                    _ => (is_string(t) || t == &DataType::Null).then_some(DataType::Utf8View),
-                };
-                coerced.ok_or_else(|| {
-                    let expected = match i {
-                        EVENT_TIME => "a timestamp",
-                        TIMEOUT | MAX_DURATION => "an interval or duration",
-                        GAP_EQUAL_SPLITS => "a boolean",
-                        _ => "a string",
-                    };
-                    DataFusionError::Plan(format!(
-                        "{NAME}: argument {} must be {expected}, got {t}",
-                        PARAMETERS[i]
-                    ))
-                })
-            })
-            .collect()
+        arguments::coerce_types(arg_types)
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        let inputs = field_args.input_fields();
-        if !(REQUIRED..=PARAMETERS.len()).contains(&inputs.len()) {
-            return arity_error(inputs.len());
-        }
-        let time_type = inputs[EVENT_TIME].data_type();
-        if !matches!(time_type, DataType::Timestamp(..)) {
-            return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
-        }
+        let time_type = arguments::event_time_type(field_args.input_fields())?;
         Ok(Arc::new(Field::new(
             field_args.name(),
             DataType::Struct(output_fields(time_type)),
@@ -200,20 +113,7 @@ impl WindowUDFImpl for Sessionize {
         // bad settings fail at plan time.
         Some(Box::new(
             |function: WindowFunction, _info: &SimplifyContext| {
-                // An argument without column references is a constant that a later simplifier
-                // pass may still fold (`arrow_cast(..)`, `-INTERVAL ..`): it is checked when the
-                // evaluator is created. Literals are checked now; columns are refused now.
-                let constants: Vec<Option<ScalarValue>> = function
-                    .params
-                    .args
-                    .iter()
-                    .map(|arg| match arg {
-                        Expr::Literal(value, _) => Some(value.clone()),
-                        _ if arg.column_refs().is_empty() => Some(ScalarValue::Null),
-                        _ => None,
-                    })
-                    .collect();
-                Settings::parse(&constants)?;
+                RuleSettings::parse(&logical_constants(&function.params.args))?;
                 Ok(Expr::WindowFunction(Box::new(function)))
             },
         ))
@@ -233,12 +133,7 @@ impl WindowUDFImpl for Sessionize {
 
 /// The evaluator for a call with these arguments; settings checked.
 pub(crate) fn evaluator(args: &PartitionEvaluatorArgs) -> Result<SessionizeEvaluator> {
-    let constants: Vec<Option<ScalarValue>> = args
-        .input_exprs()
-        .iter()
-        .map(|e| e.downcast_ref::<Literal>().map(|l| l.value().clone()))
-        .collect();
-    let settings = Settings::parse(&constants)?;
+    let settings = RuleSettings::parse(&physical_constants(args.input_exprs()))?;
     let time_type = args.input_fields()[EVENT_TIME].data_type().clone();
     let DataType::Timestamp(unit, _) = &time_type else {
         return plan_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
@@ -267,126 +162,6 @@ pub fn output_fields(time_type: &DataType) -> Fields {
         Field::new(output::PREVIOUS_END_REASON, DataType::Utf8, true),
         Field::new(output::IS_DUPLICATE, DataType::Boolean, false),
     ])
-}
-
-/// The timeout argument: one value for all rows, or read per row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timeout {
-    Constant(i64),
-    PerRow,
-}
-
-/// The arguments that configure the rule, checked.
-#[derive(Debug)]
-struct Settings {
-    timeout: Timeout,
-    max_duration_nanos: Option<i64>,
-    day_boundary: Option<Tz>,
-    gap_equal_splits: bool,
-}
-
-impl Settings {
-    /// `constants[i]`: the value of argument `i` when it is a constant, else `None`; arguments
-    /// past the end are absent.
-    fn parse(constants: &[Option<ScalarValue>]) -> Result<Self> {
-        let arg = |i: usize| constants.get(i).cloned().flatten();
-        for i in CONSTANT_PARAMETERS {
-            if matches!(constants.get(i), Some(None)) {
-                return plan_err!(
-                    "{NAME}: argument {} must be a constant, not a column or expression",
-                    PARAMETERS[i]
-                );
-            }
-        }
-        let timeout = match constants.get(TIMEOUT) {
-            None => Timeout::Constant(DEFAULT_TIMEOUT_NANOS),
-            Some(None) => Timeout::PerRow,
-            Some(Some(value)) => {
-                Timeout::Constant(positive_nanos(value, TIMEOUT)?.unwrap_or(DEFAULT_TIMEOUT_NANOS))
-            }
-        };
-        let max_duration_nanos = match arg(MAX_DURATION) {
-            Some(value) => positive_nanos(&value, MAX_DURATION)?,
-            None => None,
-        };
-        let day_boundary = match arg(DAY_BOUNDARY) {
-            Some(
-                ScalarValue::Utf8(Some(zone))
-                | ScalarValue::Utf8View(Some(zone))
-                | ScalarValue::LargeUtf8(Some(zone)),
-            ) => Some(zone.parse::<Tz>().map_err(|e| {
-                DataFusionError::Plan(format!(
-                    "{NAME}: argument day_boundary must be a time zone such as 'UTC', \
-                         'Europe/Berlin' or '+02:00', got '{zone}': {e}"
-                ))
-            })?),
-            _ => None,
-        };
-        let gap_equal_splits = matches!(
-            arg(GAP_EQUAL_SPLITS),
-            Some(ScalarValue::Boolean(Some(true)))
-        );
-        Ok(Self {
-            timeout,
-            max_duration_nanos,
-            day_boundary,
-            gap_equal_splits,
-        })
-    }
-}
-
-/// A duration argument in nanoseconds; `None` for NULL. Rejects months (no fixed length),
-/// zero and negative values.
-fn positive_nanos(value: &ScalarValue, parameter: usize) -> Result<Option<i64>> {
-    let nanos = duration_nanos(value).map_err(|why| {
-        DataFusionError::Plan(format!(
-            "{NAME}: argument {} {why}, got {value}",
-            PARAMETERS[parameter]
-        ))
-    })?;
-    match nanos {
-        Some(n) if n <= 0 => plan_err!(
-            "{NAME}: argument {} must be positive, got {value}",
-            PARAMETERS[parameter]
-        ),
-        n => Ok(n),
-    }
-}
-
-const MONTHS: &str = "must not count months or years (they have no fixed length)";
-const TOO_LONG: &str = "is too long";
-const NANOS_PER_DAY: i64 = 86_400_000_000_000;
-
-/// Nanoseconds of an interval or duration; `Err(why)` names what is wrong with it.
-fn duration_nanos(value: &ScalarValue) -> Result<Option<i64>, &'static str> {
-    let scaled = |v: i64, factor: i64| v.checked_mul(factor).ok_or(TOO_LONG);
-    let nanos = match value {
-        ScalarValue::Null => return Ok(None),
-        ScalarValue::IntervalMonthDayNano(v) => match v {
-            None => return Ok(None),
-            Some(v) if v.months != 0 => return Err(MONTHS),
-            Some(v) => scaled(i64::from(v.days), NANOS_PER_DAY)?
-                .checked_add(v.nanoseconds)
-                .ok_or(TOO_LONG)?,
-        },
-        ScalarValue::IntervalDayTime(v) => match v {
-            None => return Ok(None),
-            Some(v) => scaled(i64::from(v.days), NANOS_PER_DAY)?
-                .checked_add(scaled(i64::from(v.milliseconds), 1_000_000)?)
-                .ok_or(TOO_LONG)?,
-        },
-        ScalarValue::IntervalYearMonth(v) => match v {
-            None => return Ok(None),
-            Some(0) => 0,
-            Some(_) => return Err(MONTHS),
-        },
-        ScalarValue::DurationSecond(v) => return v.map(|v| scaled(v, 1_000_000_000)).transpose(),
-        ScalarValue::DurationMillisecond(v) => return v.map(|v| scaled(v, 1_000_000)).transpose(),
-        ScalarValue::DurationMicrosecond(v) => return v.map(|v| scaled(v, 1_000)).transpose(),
-        ScalarValue::DurationNanosecond(v) => return Ok(*v),
-        _ => return Err("must be an interval or duration"),
-    };
-    Ok(Some(nanos))
 }
 
 /// The argument columns of one call, downcast once.
@@ -514,44 +289,6 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// The timeout of one row of a timeout column: NULL means the default.
-fn row_timeout(column: &ArrayRef, row: usize) -> Result<i64> {
-    if column.is_null(row) {
-        return Ok(DEFAULT_TIMEOUT_NANOS);
-    }
-    let value = match column.data_type() {
-        DataType::Interval(IntervalUnit::MonthDayNano) => ScalarValue::IntervalMonthDayNano(Some(
-            column.as_primitive::<IntervalMonthDayNanoType>().value(row),
-        )),
-        DataType::Interval(IntervalUnit::DayTime) => ScalarValue::IntervalDayTime(Some(
-            column.as_primitive::<IntervalDayTimeType>().value(row),
-        )),
-        DataType::Interval(IntervalUnit::YearMonth) => ScalarValue::IntervalYearMonth(Some(
-            column.as_primitive::<IntervalYearMonthType>().value(row),
-        )),
-        DataType::Duration(TimeUnit::Second) => ScalarValue::DurationSecond(Some(
-            column.as_primitive::<DurationSecondType>().value(row),
-        )),
-        DataType::Duration(TimeUnit::Millisecond) => ScalarValue::DurationMillisecond(Some(
-            column.as_primitive::<DurationMillisecondType>().value(row),
-        )),
-        DataType::Duration(TimeUnit::Microsecond) => ScalarValue::DurationMicrosecond(Some(
-            column.as_primitive::<DurationMicrosecondType>().value(row),
-        )),
-        DataType::Duration(TimeUnit::Nanosecond) => ScalarValue::DurationNanosecond(Some(
-            column.as_primitive::<DurationNanosecondType>().value(row),
-        )),
-        other => {
-            return exec_err!(
-                "{NAME}: argument timeout must be an interval or duration, got {other}"
-            );
-        }
-    };
-    positive_nanos(&value, TIMEOUT)
-        .map_err(|e| DataFusionError::Execution(e.strip_backtrace()))?
-        .map_or(Ok(DEFAULT_TIMEOUT_NANOS), Ok)
-}
-
 /// Builds the result struct, one row at a time.
 struct OutputBuilder {
     time_type: DataType,
@@ -619,7 +356,9 @@ impl OutputBuilder {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.session_id.finish()),
             Arc::new(self.session_seq.finish()),
-            timestamps(starts, &self.time_type)?,
+            // `session_start` has the unit and zone of `event_time`: a cast from Int64 to a
+            // timestamp type reinterprets the ticks (nulls kept), as the kernel's ticks are.
+            cast(&starts, &self.time_type)?,
             Arc::new(self.starts_session.finish()),
             Arc::new(self.previous_end_reason.finish()),
             Arc::new(self.is_duplicate.finish()),
@@ -634,36 +373,6 @@ impl OutputBuilder {
 
 fn str_of_hex(hex: &[u8; 32]) -> &str {
     std::str::from_utf8(hex).expect("hex digits are ASCII")
-}
-
-/// Reinterprets i64 ticks as the timestamp type of `event_time` (same unit, same zone).
-fn timestamps(ticks: Int64Array, time_type: &DataType) -> Result<ArrayRef> {
-    let DataType::Timestamp(unit, tz) = time_type else {
-        return exec_err!("{NAME}: argument event_time must be a timestamp, got {time_type}");
-    };
-    let tz = tz.clone();
-    Ok(match unit {
-        TimeUnit::Second => Arc::new(
-            ticks
-                .reinterpret_cast::<TimestampSecondType>()
-                .with_timezone_opt(tz),
-        ),
-        TimeUnit::Millisecond => Arc::new(
-            ticks
-                .reinterpret_cast::<TimestampMillisecondType>()
-                .with_timezone_opt(tz),
-        ),
-        TimeUnit::Microsecond => Arc::new(
-            ticks
-                .reinterpret_cast::<TimestampMicrosecondType>()
-                .with_timezone_opt(tz),
-        ),
-        TimeUnit::Nanosecond => Arc::new(
-            ticks
-                .reinterpret_cast::<TimestampNanosecondType>()
-                .with_timezone_opt(tz),
-        ),
-    })
 }
 
 /// Evaluates `sessionize` over one window partition (one user's timeline).
