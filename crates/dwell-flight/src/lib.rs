@@ -21,9 +21,12 @@
 //!   tokens), bounded by the client's deadline, and logged (one line: method, command, caller,
 //!   time, rows, outcome; never credentials or SQL). Result streams dropped by a client stop
 //!   their query.
-//! - `service.rs`: the Flight SQL commands: statements, prepared statements with parameters,
-//!   catalogs/schemas/tables/table types, SQL info, type info, empty key listings, and bulk
-//!   ingest into `events` through the engine's validated, atomic ingest.
+//! - `service.rs`: the Flight SQL commands, each routed to the module that owns it; statements
+//!   run here, and bulk ingest into `events` goes through the engine's validated, atomic ingest.
+//! - `prepared.rs`: prepared statements with parameters: random handles, one owner each, a
+//!   limit on how many are open.
+//! - `metadata/`: catalogs/schemas/tables/table types, SQL info, type info and the empty key
+//!   listings: decoding, result schemas and answers.
 //! - `statement.rs`: SQL is planned read-only (DDL, DML, `COPY`, `SET` refused anywhere in the
 //!   plan); `?` placeholders are numbered; results go out with plain `Utf8`/`Binary` instead
 //!   of view types, in exactly the schema `GetFlightInfo` announced.
@@ -34,6 +37,7 @@ mod error;
 mod front;
 mod log;
 mod metadata;
+mod prepared;
 mod service;
 mod statement;
 mod status;

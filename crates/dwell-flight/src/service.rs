@@ -1,16 +1,14 @@
 //! The Flight SQL service over one [`Engine`].
 
-use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
-use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -22,8 +20,7 @@ use arrow_flight::sql::{
     SqlInfo, TableExistsOption, TicketStatementQuery,
 };
 use arrow_flight::{
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
 use bytes::Bytes;
 use datafusion::dataframe::DataFrame;
@@ -36,7 +33,8 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Caller};
-use crate::metadata::{self, TABLE_TYPES};
+use crate::metadata::{Metadata, MetadataCommand};
+use crate::prepared::PreparedStatements;
 use crate::statement::{self, plan_read_only, to_wire, wire_schema};
 use crate::status::{df_status, engine_status};
 
@@ -53,23 +51,14 @@ pub(crate) struct Limits {
     pub(crate) max_ingest_bytes: usize,
 }
 
-/// A prepared statement: its SQL, its owner and the parameters bound last.
-#[derive(Debug)]
-struct Prepared {
-    sql: String,
-    owner: Caller,
-    params: Option<RecordBatch>,
-}
-
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 /// The Flight SQL service; [`crate::front::Front`] authenticates, logs and adds `GetSchema`.
 pub(crate) struct SqlService {
     engine: Arc<Engine>,
     auth: Arc<Authenticator>,
-    statements: Mutex<HashMap<String, Prepared>>,
-    sql_info: SqlInfoData,
-    type_info: XdbcTypeInfoData,
+    prepared: PreparedStatements,
+    metadata: Metadata,
     limits: Limits,
 }
 
@@ -99,16 +88,6 @@ fn rows_of<T>(request: &Request<T>) -> RowCount {
         .unwrap_or_default()
 }
 
-fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
-    let IpcMessage(bytes) =
-        SchemaAsIpc::new(schema, &arrow::ipc::writer::IpcWriteOptions::default())
-            .try_into()
-            .map_err(|e: arrow::error::ArrowError| {
-                Status::internal(format!("cannot encode a schema: {e}"))
-            })?;
-    Ok(bytes)
-}
-
 /// A `FlightInfo` whose one endpoint's ticket is `ticket`.
 pub(crate) fn flight_info(
     schema: &Schema,
@@ -134,67 +113,16 @@ fn one_batch(batch: RecordBatch, rows: &RowCount) -> DoGetStream {
     )
 }
 
-/// The schema of `GetPrimaryKeys` results (Flight SQL spec).
-fn primary_keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("catalog_name", DataType::Utf8, true),
-        Field::new("db_schema_name", DataType::Utf8, true),
-        Field::new("table_name", DataType::Utf8, false),
-        Field::new("column_name", DataType::Utf8, false),
-        Field::new("key_name", DataType::Utf8, true),
-        Field::new("key_sequence", DataType::Int32, false),
-    ]))
-}
-
-/// The schema of `GetImportedKeys`, `GetExportedKeys` and `GetCrossReference` results.
-fn foreign_keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("pk_catalog_name", DataType::Utf8, true),
-        Field::new("pk_db_schema_name", DataType::Utf8, true),
-        Field::new("pk_table_name", DataType::Utf8, false),
-        Field::new("pk_column_name", DataType::Utf8, false),
-        Field::new("fk_catalog_name", DataType::Utf8, true),
-        Field::new("fk_db_schema_name", DataType::Utf8, true),
-        Field::new("fk_table_name", DataType::Utf8, false),
-        Field::new("fk_column_name", DataType::Utf8, false),
-        Field::new("key_sequence", DataType::Int32, false),
-        Field::new("fk_key_name", DataType::Utf8, true),
-        Field::new("pk_key_name", DataType::Utf8, true),
-        Field::new("update_rule", DataType::UInt8, false),
-        Field::new("delete_rule", DataType::UInt8, false),
-    ]))
-}
-
-/// Which metadata command a ticket or descriptor holds, with its result schema.
-pub(crate) enum MetadataCommand {
-    Catalogs(CommandGetCatalogs),
-    Schemas(CommandGetDbSchemas),
-    Tables(CommandGetTables),
-    TableTypes(CommandGetTableTypes),
-    SqlInfo(CommandGetSqlInfo),
-    TypeInfo(CommandGetXdbcTypeInfo),
-    PrimaryKeys,
-    ForeignKeys,
-}
-
 impl SqlService {
     pub(crate) fn new(engine: Arc<Engine>, auth: Arc<Authenticator>, limits: Limits) -> Self {
-        let sql_info = metadata::sql_info(engine.context());
+        let metadata = Metadata::new(engine.context());
         SqlService {
             engine,
             auth,
-            statements: Mutex::new(HashMap::new()),
-            sql_info,
-            type_info: metadata::xdbc_type_info(),
+            prepared: PreparedStatements::new(limits.max_prepared_statements),
+            metadata,
             limits,
         }
-    }
-
-    fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<String, Prepared>> {
-        // The map holds whole entries only; a panic elsewhere does not leave it half-changed.
-        self.statements
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The context the caller's SQL and metadata calls see: its account's tables only, or all.
@@ -228,95 +156,13 @@ impl SqlService {
         Ok(wire_schema(plan.schema().as_arrow()))
     }
 
-    /// The SQL and parameters of a prepared statement the caller owns.
-    fn prepared(
-        &self,
-        handle: &[u8],
-        caller: &Caller,
-    ) -> Result<(String, Option<RecordBatch>), Status> {
-        let handle = std::str::from_utf8(handle).unwrap_or_default();
-        match self.statements().get(handle) {
-            Some(p) if &p.owner == caller => Ok((p.sql.clone(), p.params.clone())),
-            _ => Err(Status::not_found(
-                "no such prepared statement (closed, or created on another connection or server)",
-            )),
-        }
-    }
-
-    /// The schema of a metadata command's results.
-    pub(crate) fn metadata_schema(&self, command: &MetadataCommand) -> SchemaRef {
-        match command {
-            MetadataCommand::Catalogs(c) => (*c).into_builder().schema(),
-            MetadataCommand::Schemas(c) => c.clone().into_builder().schema(),
-            MetadataCommand::Tables(c) => c.clone().into_builder().schema(),
-            MetadataCommand::TableTypes(c) => (*c).into_builder().schema(),
-            MetadataCommand::SqlInfo(_) => self.sql_info.schema(),
-            MetadataCommand::TypeInfo(_) => self.type_info.schema(),
-            MetadataCommand::PrimaryKeys => primary_keys_schema(),
-            MetadataCommand::ForeignKeys => foreign_keys_schema(),
-        }
-    }
-
-    async fn metadata_batch(
-        &self,
-        command: MetadataCommand,
-        caller: &Caller,
-    ) -> Result<RecordBatch, Status> {
-        let ctx = self.context(caller).await?;
-        let built = match command {
-            MetadataCommand::Catalogs(c) => {
-                let mut b = c.into_builder();
-                let mut names = ctx.catalog_names();
-                names.sort();
-                for name in names {
-                    b.append(name);
-                }
-                b.build()
-            }
-            MetadataCommand::Schemas(c) => {
-                let mut b = c.into_builder();
-                for (catalog, schema) in metadata::schemas(&ctx) {
-                    b.append(catalog, schema);
-                }
-                b.build()
-            }
-            MetadataCommand::Tables(c) => {
-                let mut b = c.into_builder();
-                let tables = metadata::tables(&ctx).await.map_err(|e| df_status(&e))?;
-                for t in tables {
-                    b.append(
-                        &t.catalog,
-                        &t.schema,
-                        &t.name,
-                        t.table_type,
-                        &t.arrow_schema,
-                    )
-                    .map_err(|e| Status::internal(format!("cannot list tables: {e}")))?;
-                }
-                b.build()
-            }
-            MetadataCommand::TableTypes(c) => {
-                let mut b = c.into_builder();
-                for t in TABLE_TYPES {
-                    b.append(t);
-                }
-                b.build()
-            }
-            MetadataCommand::SqlInfo(c) => c.into_builder(&self.sql_info).build(),
-            MetadataCommand::TypeInfo(c) => c.into_builder(&self.type_info).build(),
-            MetadataCommand::PrimaryKeys => Ok(RecordBatch::new_empty(primary_keys_schema())),
-            MetadataCommand::ForeignKeys => Ok(RecordBatch::new_empty(foreign_keys_schema())),
-        };
-        built.map_err(|e| Status::internal(format!("cannot build the metadata answer: {e}")))
-    }
-
     fn metadata_info(
         &self,
         command: MetadataCommand,
         any: Any,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = self.metadata_schema(&command);
+        let schema = self.metadata.schema(&command);
         let info = flight_info(&schema, any.encode_to_vec().into(), descriptor)?;
         Ok(Response::new(info))
     }
@@ -326,7 +172,8 @@ impl SqlService {
         command: MetadataCommand,
         request: &Request<T>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = self.metadata_batch(command, &caller_of(request)?).await?;
+        let ctx = self.context(&caller_of(request)?).await?;
+        let batch = self.metadata.answer(command, &ctx).await?;
         Ok(Response::new(one_batch(batch, &rows_of(request))))
     }
 
@@ -457,7 +304,9 @@ impl FlightSqlService for SqlService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let caller = caller_of(&request)?;
-        let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        let (sql, params) = self
+            .prepared
+            .get(&query.prepared_statement_handle, &caller)?;
         let schema = self.result_schema(&caller, &sql, params.as_ref()).await?;
         let ticket = statement::Ticket { sql, params };
         let handle = TicketStatementQuery {
@@ -594,7 +443,9 @@ impl FlightSqlService for SqlService {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let caller = caller_of(&request)?;
-        let (sql, params) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        let (sql, params) = self
+            .prepared
+            .get(&query.prepared_statement_handle, &caller)?;
         self.execute(
             &caller,
             statement::Ticket { sql, params },
@@ -712,7 +563,9 @@ impl FlightSqlService for SqlService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let caller = caller_of(&request)?;
-        let (sql, _) = self.prepared(&query.prepared_statement_handle, &caller)?;
+        let (sql, _) = self
+            .prepared
+            .get(&query.prepared_statement_handle, &caller)?;
         self.plan(&caller, &sql, None).await?;
         Err(Status::invalid_argument(
             "this statement returns rows: run it as a query, not an update",
@@ -746,15 +599,9 @@ impl FlightSqlService for SqlService {
         let caller = caller_of(&request)?;
         let handle = query.prepared_statement_handle;
         // Owner check before reading the (possibly large) parameter stream.
-        self.prepared(&handle, &caller)?;
+        self.prepared.get(&handle, &caller)?;
         let (schema, batches) = self.collect_put(request).await?;
-        let params = arrow::compute::concat_batches(&schema, &batches)
-            .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
-        let key = std::str::from_utf8(&handle).unwrap_or_default().to_owned();
-        match self.statements().get_mut(&key) {
-            Some(p) if p.owner == caller => p.params = Some(params),
-            _ => return Err(Status::not_found("no such prepared statement")),
-        }
+        self.prepared.bind(&handle, &caller, &schema, &batches)?;
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(handle),
         })
@@ -770,37 +617,7 @@ impl FlightSqlService for SqlService {
             return Err(Status::unimplemented("dwell has no transactions"));
         }
         let state = self.context(&caller).await?.state();
-        let plan = plan_read_only(&state, &query.query).await?;
-        let dataset_schema = wire_schema(plan.schema().as_arrow());
-        let parameter_schema = statement::parameter_schema(&plan)?;
-        let mut raw = [0u8; 16];
-        getrandom::fill(&mut raw).map_err(|_| Status::internal("no randomness for a handle"))?;
-        let handle: String = raw.iter().fold(String::new(), |mut hex, b| {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{b:02x}");
-            hex
-        });
-        {
-            let mut statements = self.statements();
-            if statements.len() >= self.limits.max_prepared_statements {
-                return Err(Status::resource_exhausted(
-                    "too many open prepared statements: close the ones you no longer need",
-                ));
-            }
-            statements.insert(
-                handle.clone(),
-                Prepared {
-                    sql: query.query,
-                    owner: caller,
-                    params: None,
-                },
-            );
-        }
-        Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: handle.into(),
-            dataset_schema: schema_bytes(&dataset_schema)?,
-            parameter_schema: schema_bytes(&parameter_schema)?,
-        })
+        self.prepared.create(&state, query.query, caller).await
     }
 
     async fn do_action_close_prepared_statement(
@@ -809,15 +626,8 @@ impl FlightSqlService for SqlService {
         request: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
         let caller = caller_of(&request)?;
-        let key = std::str::from_utf8(&query.prepared_statement_handle).unwrap_or_default();
-        let mut statements = self.statements();
-        match statements.get(key) {
-            Some(p) if p.owner == caller => {
-                statements.remove(key);
-                Ok(())
-            }
-            _ => Err(Status::not_found("no such prepared statement")),
-        }
+        self.prepared
+            .close(&query.prepared_statement_handle, &caller)
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
@@ -872,35 +682,6 @@ fn check_ingest_target(command: &CommandStatementIngest) -> Result<(), Status> {
     Ok(())
 }
 
-/// Decodes the `Any` of a descriptor or ticket into a metadata command, if it is one.
-pub(crate) fn metadata_command(any: &Any) -> Result<Option<MetadataCommand>, Status> {
-    let bad = |e: arrow::error::ArrowError| Status::invalid_argument(format!("bad command: {e}"));
-    Ok(
-        if let Some(c) = any.unpack::<CommandGetCatalogs>().map_err(bad)? {
-            Some(MetadataCommand::Catalogs(c))
-        } else if let Some(c) = any.unpack::<CommandGetDbSchemas>().map_err(bad)? {
-            Some(MetadataCommand::Schemas(c))
-        } else if let Some(c) = any.unpack::<CommandGetTables>().map_err(bad)? {
-            Some(MetadataCommand::Tables(c))
-        } else if let Some(c) = any.unpack::<CommandGetTableTypes>().map_err(bad)? {
-            Some(MetadataCommand::TableTypes(c))
-        } else if let Some(c) = any.unpack::<CommandGetSqlInfo>().map_err(bad)? {
-            Some(MetadataCommand::SqlInfo(c))
-        } else if let Some(c) = any.unpack::<CommandGetXdbcTypeInfo>().map_err(bad)? {
-            Some(MetadataCommand::TypeInfo(c))
-        } else if any.is::<CommandGetPrimaryKeys>() {
-            Some(MetadataCommand::PrimaryKeys)
-        } else if any.is::<CommandGetExportedKeys>()
-            || any.is::<CommandGetImportedKeys>()
-            || any.is::<CommandGetCrossReference>()
-        {
-            Some(MetadataCommand::ForeignKeys)
-        } else {
-            None
-        },
-    )
-}
-
 impl SqlService {
     /// `GetSchema`: the schema a descriptor's command would return.
     pub(crate) async fn schema_of(
@@ -920,11 +701,13 @@ impl SqlService {
             .unpack::<CommandPreparedStatementQuery>()
             .map_err(|e| Status::invalid_argument(format!("bad command: {e}")))?
         {
-            let (sql, params) = self.prepared(&query.prepared_statement_handle, caller)?;
+            let (sql, params) = self
+                .prepared
+                .get(&query.prepared_statement_handle, caller)?;
             return self.result_schema(caller, &sql, params.as_ref()).await;
         }
-        match metadata_command(&any)? {
-            Some(command) => Ok(self.metadata_schema(&command)),
+        match MetadataCommand::from_any(&any)? {
+            Some(command) => Ok(self.metadata.schema(&command)),
             None => Err(Status::unimplemented(format!(
                 "GetSchema does not know the command {}",
                 any.type_url

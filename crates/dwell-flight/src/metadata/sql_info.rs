@@ -1,39 +1,18 @@
-//! What the server says about itself and its tables: `GetSqlInfo`, `GetXdbcTypeInfo`, catalogs,
-//! schemas, tables and table types.
+//! `GetSqlInfo`: what the server says about itself and the SQL it speaks.
 
 use std::collections::BTreeSet;
 
-use arrow::datatypes::Schema;
-use arrow_flight::sql::metadata::{
-    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
-};
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
-    Nullable, Searchable, SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel,
-    SqlSupportedCaseSensitivity, SqlSupportedTransaction, SupportedSqlGrammar, XdbcDataType,
-    XdbcDatetimeSubcode,
+    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity,
+    SqlSupportedTransaction, SupportedSqlGrammar,
 };
-use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, INFORMATION_SCHEMA_TABLES};
-use datafusion::common::TableReference;
-use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::DocSection;
 use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 
-use crate::statement::wire_schema;
-
 /// The name a Flight SQL client shows for this server.
 pub(crate) const SERVER_NAME: &str = "dwell";
-
-/// The table types dwell has, as JDBC names them.
-pub(crate) const TABLE_TYPES: [&str; 3] = ["TABLE", "VIEW", "LOCAL TEMPORARY"];
-
-pub(crate) fn table_type_name(table_type: TableType) -> &'static str {
-    match table_type {
-        TableType::Base => TABLE_TYPES[0],
-        TableType::View => TABLE_TYPES[1],
-        TableType::Temporary => TABLE_TYPES[2],
-    }
-}
 
 /// Function names of the context by the section their documentation files them under.
 fn functions(ctx: &SessionContext) -> [Vec<String>; 4] {
@@ -197,173 +176,4 @@ fn append_limits(b: &mut SqlInfoDataBuilder) {
 /// The Arrow version the server speaks (this crate is built against Arrow 59).
 fn arrow_version() -> &'static str {
     "59"
-}
-
-fn type_info(
-    name: &str,
-    data_type: XdbcDataType,
-    column_size: Option<i32>,
-    literal: Option<(&str, &str)>,
-    searchable: Searchable,
-) -> XdbcTypeInfo {
-    XdbcTypeInfo {
-        type_name: name.to_owned(),
-        data_type,
-        column_size,
-        literal_prefix: literal.map(|(p, _)| p.to_owned()),
-        literal_suffix: literal.map(|(_, s)| s.to_owned()),
-        create_params: None,
-        nullable: Nullable::NullabilityNullable,
-        case_sensitive: matches!(data_type, XdbcDataType::XdbcVarchar),
-        searchable,
-        unsigned_attribute: Some(false),
-        fixed_prec_scale: false,
-        auto_increment: Some(false),
-        local_type_name: Some(name.to_owned()),
-        minimum_scale: None,
-        maximum_scale: None,
-        sql_data_type: data_type,
-        datetime_subcode: None,
-        num_prec_radix: matches!(
-            data_type,
-            XdbcDataType::XdbcBigint
-                | XdbcDataType::XdbcInteger
-                | XdbcDataType::XdbcSmallint
-                | XdbcDataType::XdbcTinyint
-                | XdbcDataType::XdbcDouble
-                | XdbcDataType::XdbcFloat
-        )
-        .then_some(10),
-        interval_precision: None,
-    }
-}
-
-/// `GetXdbcTypeInfo`: every type dwell's tables and views return (after the wire conversion),
-/// plus the other scalar types a query can produce.
-pub(crate) fn xdbc_type_info() -> XdbcTypeInfoData {
-    use XdbcDataType as X;
-    let mut b = XdbcTypeInfoDataBuilder::new();
-    let full = Searchable::Full;
-    let basic = Searchable::Basic;
-    b.append(type_info("BOOLEAN", X::XdbcBit, Some(1), None, basic));
-    b.append(type_info("TINYINT", X::XdbcTinyint, Some(3), None, basic));
-    b.append(type_info("SMALLINT", X::XdbcSmallint, Some(5), None, basic));
-    b.append(type_info("INTEGER", X::XdbcInteger, Some(10), None, basic));
-    b.append(type_info("BIGINT", X::XdbcBigint, Some(19), None, basic));
-    b.append(type_info("REAL", X::XdbcFloat, Some(7), None, basic));
-    b.append(type_info("DOUBLE", X::XdbcDouble, Some(15), None, basic));
-    let mut decimal = type_info("DECIMAL", X::XdbcDecimal, Some(38), None, basic);
-    decimal.create_params = Some(vec!["precision".into(), "scale".into()]);
-    decimal.fixed_prec_scale = true;
-    decimal.minimum_scale = Some(0);
-    decimal.maximum_scale = Some(38);
-    decimal.num_prec_radix = Some(10);
-    b.append(decimal);
-    let mut varchar = type_info("VARCHAR", X::XdbcVarchar, None, Some(("'", "'")), full);
-    varchar.unsigned_attribute = None;
-    varchar.auto_increment = None;
-    b.append(varchar);
-    let mut binary = type_info(
-        "VARBINARY",
-        X::XdbcVarbinary,
-        None,
-        Some(("X'", "'")),
-        basic,
-    );
-    binary.unsigned_attribute = None;
-    binary.auto_increment = None;
-    b.append(binary);
-    let mut date = type_info("DATE", X::XdbcDate, Some(10), Some(("DATE '", "'")), basic);
-    date.sql_data_type = X::XdbcDatetime;
-    date.datetime_subcode = Some(XdbcDatetimeSubcode::XdbcSubcodeYear);
-    date.unsigned_attribute = None;
-    date.auto_increment = None;
-    b.append(date);
-    let mut timestamp = type_info(
-        "TIMESTAMP",
-        X::XdbcTimestamp,
-        Some(29),
-        Some(("TIMESTAMP '", "'")),
-        basic,
-    );
-    timestamp.sql_data_type = X::XdbcDatetime;
-    timestamp.datetime_subcode = Some(XdbcDatetimeSubcode::XdbcSubcodeTimestamp);
-    timestamp.minimum_scale = Some(0);
-    timestamp.maximum_scale = Some(9);
-    timestamp.unsigned_attribute = None;
-    timestamp.auto_increment = None;
-    b.append(timestamp);
-    let mut interval = type_info(
-        "INTERVAL",
-        X::XdbcInterval,
-        None,
-        Some(("INTERVAL '", "'")),
-        basic,
-    );
-    interval.unsigned_attribute = None;
-    interval.auto_increment = None;
-    b.append(interval);
-    b.build()
-        .expect("the type info values have their spec types")
-}
-
-/// One visible table: catalog, schema, name, type and wire schema.
-pub(crate) struct TableEntry {
-    pub(crate) catalog: String,
-    pub(crate) schema: String,
-    pub(crate) name: String,
-    pub(crate) table_type: &'static str,
-    pub(crate) arrow_schema: Schema,
-}
-
-/// Every table and view of the context, in catalog/schema/name order; `information_schema`
-/// (which DataFusion answers outside the catalogs) included when it is on.
-pub(crate) async fn tables(ctx: &SessionContext) -> datafusion::error::Result<Vec<TableEntry>> {
-    let mut out = Vec::new();
-    for (catalog_name, schema_name) in schemas(ctx) {
-        let mut names = if schema_name == INFORMATION_SCHEMA {
-            INFORMATION_SCHEMA_TABLES
-                .iter()
-                .map(|t| (*t).to_owned())
-                .collect()
-        } else {
-            ctx.catalog(&catalog_name)
-                .and_then(|c| c.schema(&schema_name))
-                .map(|s| s.table_names())
-                .unwrap_or_default()
-        };
-        names.sort();
-        for name in names {
-            let reference =
-                TableReference::full(catalog_name.as_str(), schema_name.as_str(), name.as_str());
-            let table = ctx.table_provider(reference).await?;
-            out.push(TableEntry {
-                catalog: catalog_name.clone(),
-                schema: schema_name.clone(),
-                name,
-                table_type: table_type_name(table.table_type()),
-                arrow_schema: wire_schema(&table.schema()).as_ref().clone(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// `(catalog, schema)` pairs, in order, `information_schema` included when it is on.
-pub(crate) fn schemas(ctx: &SessionContext) -> Vec<(String, String)> {
-    let information_schema = ctx.state().config().information_schema();
-    let mut out = Vec::new();
-    for catalog_name in ctx.catalog_names() {
-        if let Some(catalog) = ctx.catalog(&catalog_name) {
-            for schema in catalog.schema_names() {
-                out.push((catalog_name.clone(), schema));
-            }
-            if information_schema {
-                out.push((catalog_name.clone(), INFORMATION_SCHEMA.to_owned()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
