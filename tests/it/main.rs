@@ -13,6 +13,7 @@ mod queries;
 mod shapes;
 mod slt;
 mod sql_vs_reference;
+mod statements;
 mod storage;
 mod support;
 mod tenants;

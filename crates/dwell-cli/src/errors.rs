@@ -1,14 +1,15 @@
 //! What a command can fail with, and how an error prints: on one line.
 //!
 //! The CLI's own messages (usage errors) are `CliError::Usage`, written where each command
-//! checks its arguments; engine errors print as the engine words them.
+//! checks its arguments. Engine errors print as the engine words them, with the CLI's words
+//! added where the engine names something the user set by a flag ([`in_cli_terms`]).
 
 use datafusion::error::DataFusionError;
 
 /// Everything a command can fail with; each prints as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}")]
+    #[error("{}", in_cli_terms(.0))]
     Engine(#[from] dwell_engine::Error),
     #[error("{}", .0.strip_backtrace())]
     Query(#[from] DataFusionError),
@@ -27,6 +28,19 @@ pub enum CliError {
     Cluster(#[from] dwell_cluster::Error),
     #[error("{0}")]
     Usage(String),
+}
+
+/// An engine error as the CLI's user knows its causes: options by their flags, and what to do
+/// about a missing location.
+fn in_cli_terms(error: &dwell_engine::Error) -> String {
+    use dwell_engine::Error as E;
+    match error {
+        E::NoLocation { .. } => {
+            format!("{error} (create it with `dwell ingest` or `dwell generate`)")
+        }
+        E::InvalidOption { option, reason } => format!("--{} {reason}", option.replace('_', "-")),
+        other => other.to_string(),
+    }
 }
 
 /// The CLI's result.

@@ -156,17 +156,21 @@ fn map_external(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Mapp
 fn map_engine(error: &dwell_engine::Error) -> Mapped {
     use dwell_engine::Error as E;
     match error {
-        // The message names the column and what is wrong with it; the "file" is the request.
-        E::Ingest { .. } => Mapped::shown(Code::InvalidArgument, error.to_string()),
+        // The message names the column (or option) and what is wrong with it; the "file" is
+        // the request.
+        E::Ingest { .. } | E::InvalidOption { .. } => {
+            Mapped::shown(Code::InvalidArgument, error.to_string())
+        }
         E::Forbidden { .. } => Mapped::shown(Code::PermissionDenied, error.to_string()),
         E::Setting { .. } => Mapped::withheld(
             Code::FailedPrecondition,
             "the server's dwell.toml is invalid; the server log has the details",
             error,
         ),
-        E::Location { .. } | E::Store(_) => {
+        E::Location { .. } | E::NoLocation { .. } | E::Store(_) => {
             Mapped::withheld(Code::Unavailable, STORAGE_FAILED, error)
         }
+        E::Internal(_) => Mapped::withheld(Code::Internal, INTERNAL, error),
         E::DataFusion(e) => map_datafusion(e),
     }
 }
