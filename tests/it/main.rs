@@ -18,4 +18,5 @@ mod storage;
 mod support;
 mod tenants;
 mod views;
+mod what_if;
 mod writers;

@@ -260,7 +260,13 @@ pub(crate) fn expected_sessions(events: &[RefEvent], settings: &Settings) -> Vec
 
 /// The `sessions` view read back, in the same order as [`expected_sessions`].
 pub(crate) async fn view_sessions(engine: &Engine) -> Vec<Expected> {
-    let b = query(engine, "SELECT *, CAST(day AS VARCHAR) AS day_text FROM sessions ORDER BY account_id, user_id, session_seq").await;
+    sessions_of(engine, "sessions").await
+}
+
+/// A table of sessions (`sessions`, a call of `sessions_with`) read back, in the same order as
+/// [`expected_sessions`].
+pub(crate) async fn sessions_of(engine: &Engine, table: &str) -> Vec<Expected> {
+    let b = query(engine, &format!("SELECT *, CAST(day AS VARCHAR) AS day_text FROM {table} ORDER BY account_id, user_id, session_seq")).await;
     let (ids, accounts, users, apps, tabs) = (
         texts(&b, "session_id"),
         texts(&b, "account_id"),

@@ -21,6 +21,7 @@ use crate::ingest::PARTITION_COLUMN;
 use crate::settings::Settings;
 use crate::settings_tables::{app_settings_table, columns_table, settings_table};
 use crate::views::{self, VIEWS};
+use crate::what_if::register_sessions_with;
 use crate::{Engine, panic_message};
 
 /// The tables the engine registers (besides the views).
@@ -152,6 +153,12 @@ impl Engine {
             .catalog(&catalog_name)
             .ok_or_else(|| Error::Internal(format!("no catalog {catalog_name}")))?;
         catalog.register_schema(&schema_name, built)?;
+        // Table functions live in the context's state, not its schema: registered over the
+        // new `events` once that is in place.
+        if scratch.table_exist("events")? {
+            let events = scratch.table_provider("events").await?;
+            register_sessions_with(&self.ctx, events, &self.settings());
+        }
         self.tenants.invalidate();
         Ok(())
     }

@@ -38,6 +38,7 @@ mod settings;
 mod settings_tables;
 mod tenant;
 mod views;
+mod what_if;
 
 pub use context::{
     OPTIMIZER_RULES_LEFT_OUT, StateUpgrade, distributed_state, location_runtime, session_context,

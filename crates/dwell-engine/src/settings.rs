@@ -2,7 +2,6 @@
 //! the file is optional; a bad value is an error that names its key, never a silent fallback.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -262,27 +261,90 @@ impl Settings {
     }
 
     /// These settings as `dwell.toml` text, every key written out.
-    ///
-    /// # Panics
-    ///
-    /// Never: writing to a `String` cannot fail.
     #[must_use]
     pub fn to_toml(&self) -> String {
-        let entries = self.entries();
-        let mut text = String::new();
-        for section in SECTIONS {
-            if !section.is_empty() {
-                write!(text, "\n[{section}]\n").expect("writing to a String");
-            }
-            for (_, key, value) in entries.iter().filter(|(s, _, _)| *s == section) {
-                match value {
-                    SettingValue::Text(v) => writeln!(text, "{key} = \"{v}\""),
-                    SettingValue::Bare(v) => writeln!(text, "{key} = {v}"),
+        render(&self.entries())
+    }
+
+    /// These settings with some replaced, each given by its key as `dwell_settings` spells it
+    /// (`default_timeout`, `app_timeouts.crm`, `segments.struggling_min_apps`) and its value in
+    /// `dwell.toml`'s syntax without quotes. Checked as `dwell.toml` is; `source` names the
+    /// caller in errors.
+    pub(crate) fn with_overrides(
+        &self,
+        overrides: &[(String, String)],
+        source: &str,
+    ) -> Result<Settings> {
+        let error = |key: &str, reason: String| Error::Setting {
+            file: source.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        // What each key holds, from a full set of settings (max_session_duration included).
+        let known = Settings {
+            max_session_duration: Some(Duration::from_hours(1)),
+            ..Settings::default()
+        }
+        .entries();
+        let mut entries = self.entries();
+        for (key, value) in overrides {
+            let (section, name): (&'static str, &str) = match key.split_once('.') {
+                Some(("app_timeouts", name)) => ("app_timeouts", name),
+                Some(("segments", name)) => ("segments", name),
+                _ => ("", key.as_str()),
+            };
+            let name = if section == "app_timeouts" {
+                // `app_timeouts."my app"`, as dwell_settings shows it, or `app_timeouts.my app`.
+                let bare = name
+                    .strip_prefix('"')
+                    .and_then(|n| n.strip_suffix('"'))
+                    .unwrap_or(name);
+                toml_key(bare)
+            } else {
+                name.to_owned()
+            };
+            let text = match known.iter().find(|(s, k, _)| *s == section && *k == name) {
+                Some((_, _, SettingValue::Bare(_))) => {
+                    // A boolean or a number: nothing that could end the TOML value.
+                    if value.is_empty()
+                        || !value
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'))
+                    {
+                        return Err(error(key, format!("'{value}' is not a number or boolean")));
+                    }
+                    SettingValue::Bare(value.clone())
                 }
-                .expect("writing to a String");
+                _ if section == "app_timeouts"
+                    || known.iter().any(|(s, k, _)| *s == section && *k == name) =>
+                {
+                    if value
+                        .chars()
+                        .any(|c| c == '"' || c == '\\' || c.is_control())
+                    {
+                        return Err(error(
+                            key,
+                            format!("'{value}' holds a quote, backslash or control character"),
+                        ));
+                    }
+                    SettingValue::Text(value.clone())
+                }
+                _ => {
+                    return Err(error(
+                        key,
+                        "is not a setting; the keys are those of the dwell_settings table".into(),
+                    ));
+                }
+            };
+            match entries
+                .iter_mut()
+                .find(|(s, k, _)| *s == section && *k == name)
+            {
+                Some(entry) => entry.2 = text,
+                None => entries.push((section, name, text)),
             }
         }
-        text
+        Settings::parse(&render(&entries), source)
     }
 
     /// The settings in `location`'s `dwell.toml`; the defaults when there is none.
@@ -305,6 +367,27 @@ impl Settings {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `dwell.toml` text of settings' entries, section by section.
+fn render(entries: &[(&'static str, String, SettingValue)]) -> String {
+    let mut text = String::new();
+    for section in SECTIONS {
+        if !section.is_empty() {
+            text.push('\n');
+            text.push('[');
+            text.push_str(section);
+            text.push_str("]\n");
+        }
+        for (_, key, value) in entries.iter().filter(|(s, _, _)| *s == section) {
+            let line = match value {
+                SettingValue::Text(v) => format!("{key} = \"{v}\"\n"),
+                SettingValue::Bare(v) => format!("{key} = {v}\n"),
+            };
+            text.push_str(&line);
+        }
+    }
+    text
 }
 
 /// The sections of `dwell.toml`, in order; `""` is the top level.

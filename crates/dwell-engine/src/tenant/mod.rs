@@ -26,6 +26,7 @@ use datafusion::prelude::SessionContext;
 use crate::Engine;
 use crate::catalog::{ENGINE_TABLES, create_views};
 use crate::error::{Error, Result};
+use crate::what_if::register_sessions_with;
 
 pub(crate) use scoped_table::AccountScoped;
 
@@ -134,7 +135,10 @@ impl Engine {
             ctx.register_table(name, table)?;
         }
         if ctx.table_exist("events")? {
-            create_views(&ctx, &self.settings()).await?;
+            let settings = self.settings();
+            create_views(&ctx, &settings).await?;
+            // Over the account's own `events`: the what-if sessions are the account's only.
+            register_sessions_with(&ctx, ctx.table_provider("events").await?, &settings);
         }
         self.tenants.insert(account, generation, &ctx);
         Ok(ctx)
