@@ -23,14 +23,17 @@ use crate::load::ServeProcess;
 use crate::support::{close, generate_at, query};
 
 /// Queries beyond the views: the settings tables travel to the cluster as in-memory tables,
-/// and a join mixes them with the Parquet events.
-const MORE_QUERIES: [&str; 4] = [
+/// and a join mixes them with the Parquet events; the what-if table function plans its views
+/// in the client like the views.
+const MORE_QUERIES: [&str; 5] = [
     "SELECT * FROM dwell_settings",
     "SELECT a.app_id, a.timeout_seconds, count(*) AS events FROM events e \
      JOIN app_settings a ON e.app_id = a.app_id GROUP BY a.app_id, a.timeout_seconds",
     "SELECT account_id, count(*) AS sessions, sum(duration_seconds) AS seconds \
      FROM sessions GROUP BY account_id",
     dwell_cli::HEADLINE_SQL,
+    "SELECT account_id, count(*) AS sessions, sum(duration_seconds) AS seconds \
+     FROM sessions_with('default_timeout', '15m', 'day_boundary', true) GROUP BY account_id",
 ];
 
 /// A cell of a result: floating-point sums may differ in their last bits between plans that

@@ -157,7 +157,7 @@ async fn check_account(
 
 /// Per table and view: a figure the account's own context gives, and the same figure from the
 /// administrator's context with the account's rows picked by hand.
-const FIGURES: [(&str, &str); 8] = [
+const FIGURES: [(&str, &str); 9] = [
     ("count(*)", "events"),
     ("count(*)", "users"),
     ("count(*)", "sessionized_events"),
@@ -166,6 +166,7 @@ const FIGURES: [(&str, &str); 8] = [
     ("sum(sessions)", "daily_session_metrics"),
     ("count(*)", "user_session_stats"),
     ("count(*)", "user_segments"),
+    ("count(*)", "sessions_with('default_timeout', '15m')"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,6 +255,12 @@ async fn over_flight_sql_each_credential_sees_and_lands_its_own_account() {
     assert_eq!(count(&mut alice, per_account).await, acme);
     assert_eq!(count(&mut bob, per_account).await, globex);
     assert!(count(&mut root, per_account).await > acme + globex - 1);
+    // The what-if table function is confined like every table.
+    let what_if = "SELECT count(*) AS n FROM sessions_with('default_timeout', '15m')";
+    assert_eq!(
+        count(&mut alice, what_if).await,
+        count(&mut root, &format!("{what_if} WHERE account_id = 'acme'")).await
+    );
 
     // Metadata: the same table list for both; columns described alike.
     let tables = |mut c: FlightSqlServiceClient<Channel>| async move {
