@@ -220,6 +220,24 @@ async fn logged_in(
     client
 }
 
+/// Sessions under other settings, for a tenant over Flight SQL.
+const WHAT_IF: &str = "sessions_with('default_timeout', '15m')";
+
+/// A tenant's count of `table` equals the administrator's count of the account's rows in it;
+/// returns the count.
+async fn assert_own_count(
+    tenant: &mut FlightSqlServiceClient<Channel>,
+    root: &mut FlightSqlServiceClient<Channel>,
+    table: &str,
+    account: &str,
+) -> i64 {
+    let sql = format!("SELECT count(*) AS n FROM {table}");
+    let own = count(tenant, &sql).await;
+    let picked = count(root, &format!("{sql} WHERE account_id = '{account}'")).await;
+    assert_eq!(own, picked, "{account}: {sql}");
+    own
+}
+
 async fn count(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> i64 {
     let batches = query(client, sql).await.expect(sql);
     ints(&batches, "n")[0].expect("count")
@@ -240,27 +258,13 @@ async fn over_flight_sql_each_credential_sees_and_lands_its_own_account() {
     let mut bob = logged_in(served.addr, "bob", "pb").await;
     let mut root = logged_in(served.addr, "root", "pr").await;
 
-    let per_account = "SELECT count(*) AS n FROM sessions";
-    let acme = count(
-        &mut root,
-        "SELECT count(*) AS n FROM sessions WHERE account_id = 'acme'",
-    )
-    .await;
-    let globex = count(
-        &mut root,
-        "SELECT count(*) AS n FROM sessions WHERE account_id = 'globex'",
-    )
-    .await;
+    let acme = assert_own_count(&mut alice, &mut root, "sessions", "acme").await;
+    let globex = assert_own_count(&mut bob, &mut root, "sessions", "globex").await;
     assert!(acme > 0 && globex > 0);
-    assert_eq!(count(&mut alice, per_account).await, acme);
-    assert_eq!(count(&mut bob, per_account).await, globex);
+    let per_account = "SELECT count(*) AS n FROM sessions";
     assert!(count(&mut root, per_account).await > acme + globex - 1);
     // The what-if table function is confined like every table.
-    let what_if = "SELECT count(*) AS n FROM sessions_with('default_timeout', '15m')";
-    assert_eq!(
-        count(&mut alice, what_if).await,
-        count(&mut root, &format!("{what_if} WHERE account_id = 'acme'")).await
-    );
+    assert_own_count(&mut alice, &mut root, WHAT_IF, "acme").await;
 
     // Metadata: the same table list for both; columns described alike.
     let tables = |mut c: FlightSqlServiceClient<Channel>| async move {
