@@ -1,8 +1,9 @@
-//! How dwell's plans travel to the scheduler: Ballista's own logical codec, plus the engine's
-//! in-memory tables (the settings tables, and `events` before anything has landed), which
-//! `datafusion-proto` cannot carry by itself. Parquet listing tables (`events`, `users`) and
-//! views travel as `datafusion-proto` messages; `sessionize` travels by name and is found in the
-//! scheduler's and executors' function registries.
+//! How dwell's plans travel: Ballista's own codecs, plus what `datafusion-proto` cannot carry by
+//! itself. To the scheduler (logical plans): the engine's in-memory tables (the settings tables,
+//! and `events` before anything has landed) and a tenant's account-scoped tables. To the
+//! executors (physical plans): the account filter under a tenant's scans. Parquet listing
+//! tables (`events`, `users`) and views travel as `datafusion-proto` messages; `sessionize`
+//! travels by name and is found in the scheduler's and executors' function registries.
 
 use std::sync::Arc;
 
@@ -10,18 +11,31 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use ballista_core::serde::BallistaLogicalExtensionCodec;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use dwell_engine::{AccountFilterExec, AccountScoped};
 
 /// Marks a table encoded by this codec (an Arrow IPC stream follows).
 const MEMORY_TABLE: &[u8] = b"dwell-memory-table\n";
+/// Marks an account-scoped table: the account, then the scoped table as a logical plan (a scan
+/// of it), which `datafusion-proto` encodes as it encodes any table.
+const ACCOUNT_SCOPED: &[u8] = b"dwell-account-scoped\n";
+/// Marks an account filter of a physical plan.
+const ACCOUNT_FILTER: &[u8] = b"dwell-account-filter\n";
 
 /// Ballista's logical codec, and in-memory tables as Arrow IPC streams.
 #[derive(Debug, Default)]
@@ -50,6 +64,24 @@ impl LogicalExtensionCodec for DwellLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(scoped) = buf.strip_prefix(ACCOUNT_SCOPED) {
+            let (account, plan) = split_text(scoped)?;
+            let plan = logical_plan_from_bytes_with_extension_codec(plan, ctx, self)?;
+            let LogicalPlan::TableScan(scan) = plan else {
+                return Err(DataFusionError::Internal(format!(
+                    "table {table_ref}: an account-scoped table carries a scan, not {}",
+                    plan.display()
+                )));
+            };
+            let inner = source_as_provider(&scan.source)?;
+            return AccountScoped::new(inner, &account)
+                .map(|scoped| Arc::new(scoped) as Arc<dyn TableProvider>)
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "table {table_ref}: the scoped table has no account_id column"
+                    ))
+                });
+        }
         let Some(ipc) = buf.strip_prefix(MEMORY_TABLE) else {
             return self
                 .ballista
@@ -66,10 +98,22 @@ impl LogicalExtensionCodec for DwellLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(scoped) = node.downcast_ref::<AccountScoped>() {
+            let scan = LogicalPlanBuilder::scan(
+                table_ref.clone(),
+                provider_as_source(Arc::clone(scoped.inner())),
+                None,
+            )?
+            .build()?;
+            buf.extend_from_slice(ACCOUNT_SCOPED);
+            push_text(buf, scoped.account());
+            buf.extend_from_slice(&logical_plan_to_bytes_with_extension_codec(&scan, self)?);
+            return Ok(());
+        }
         let Some(table) = node.downcast_ref::<MemTable>() else {
             return Err(DataFusionError::NotImplemented(format!(
-                "table {table_ref} cannot be sent to the cluster: only Parquet tables, views \
-                 and the engine's in-memory tables travel (account-scoped tables do not yet)"
+                "table {table_ref} cannot be sent to the cluster: only Parquet tables, views, \
+                 account-scoped tables and the engine's in-memory tables travel"
             )));
         };
         buf.extend_from_slice(MEMORY_TABLE);
@@ -129,4 +173,108 @@ impl LogicalExtensionCodec for DwellLogicalCodec {
     fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.ballista.try_encode_udwf(node, buf)
     }
+}
+
+/// Ballista's physical codec, and the account filter under a tenant's scans.
+#[derive(Debug, Default)]
+pub(crate) struct DwellPhysicalCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for DwellPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(filter) = buf.strip_prefix(ACCOUNT_FILTER) else {
+            return self.ballista.try_decode(buf, inputs, ctx, proto_converter);
+        };
+        let [input] = inputs else {
+            return Err(DataFusionError::Internal(format!(
+                "an account filter has one input, not {}",
+                inputs.len()
+            )));
+        };
+        let (account, rest) = split_text(filter)?;
+        let mut numbers = rest
+            .chunks_exact(4)
+            .map(|n| u32::from_le_bytes(n.try_into().expect("chunks of 4")) as usize);
+        let account_at = numbers
+            .next()
+            .ok_or_else(|| DataFusionError::Internal("an account filter without columns".into()))?;
+        let output: Vec<usize> = numbers.collect();
+        Ok(Arc::new(AccountFilterExec::new(
+            Arc::clone(input),
+            account_at,
+            account,
+            output,
+        )?))
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let Some(filter) = node.downcast_ref::<AccountFilterExec>() else {
+            return self.ballista.try_encode(node, buf, proto_converter);
+        };
+        buf.extend_from_slice(ACCOUNT_FILTER);
+        push_text(buf, filter.account());
+        for column in std::iter::once(filter.account_at()).chain(filter.output().iter().copied()) {
+            let column = u32::try_from(column).map_err(|_| {
+                DataFusionError::Internal(format!("column {column} of an account filter"))
+            })?;
+            buf.extend_from_slice(&column.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.ballista.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.ballista.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.ballista.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udwf(node, buf)
+    }
+}
+
+/// Appends `text` with its length (4 bytes, little-endian) before it.
+fn push_text(buf: &mut Vec<u8>, text: &str) {
+    let length = u32::try_from(text.len()).expect("an account name shorter than 4 GiB");
+    buf.extend_from_slice(&length.to_le_bytes());
+    buf.extend_from_slice(text.as_bytes());
+}
+
+/// The text [`push_text`] wrote at the start of `buf`, and the bytes after it.
+fn split_text(buf: &[u8]) -> Result<(String, &[u8])> {
+    let malformed = || DataFusionError::Internal("a malformed dwell plan message".into());
+    let (length, rest) = buf.split_first_chunk::<4>().ok_or_else(malformed)?;
+    let length = u32::from_le_bytes(*length) as usize;
+    if rest.len() < length {
+        return Err(malformed());
+    }
+    let (text, rest) = rest.split_at(length);
+    let text = std::str::from_utf8(text).map_err(|_| malformed())?;
+    Ok((text.to_owned(), rest))
 }

@@ -51,8 +51,8 @@ use std::sync::Arc;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -62,7 +62,7 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use dwell_engine::{DataLocation, StateUpgrade, StoreSettings};
 
-use codec::DwellLogicalCodec;
+use codec::{DwellLogicalCodec, DwellPhysicalCodec};
 
 /// What can go wrong in setting up a cluster process or a client of one.
 #[derive(Debug, thiserror::Error)]
@@ -196,9 +196,7 @@ pub fn client_upgrade(cluster: &ClusterUrl, location: &DataLocation) -> Result<S
             .config()
             .clone()
             .with_ballista_logical_extension_codec(Arc::new(DwellLogicalCodec::default()))
-            .with_ballista_physical_extension_codec(Arc::new(
-                BallistaPhysicalExtensionCodec::default(),
-            ))
+            .with_ballista_physical_extension_codec(Arc::new(DwellPhysicalCodec::default()))
             .with_ballista_adaptive_query_planner(false);
         SessionStateBuilder::new_from_existing(state)
             .with_config(config)
@@ -223,7 +221,7 @@ fn check_shareable(location: &DataLocation) -> Result<()> {
 fn codec() -> BallistaCodec {
     BallistaCodec::new(
         Arc::new(DwellLogicalCodec::default()),
-        Arc::new(BallistaPhysicalExtensionCodec::default()),
+        Arc::new(DwellPhysicalCodec::default()),
     )
 }
 
@@ -257,7 +255,7 @@ pub async fn run_scheduler(
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_session_builder: Some(scheduler_session_builder(runtime)),
         override_logical_codec: Some(Arc::new(DwellLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_physical_codec: Some(Arc::new(DwellPhysicalCodec::default())),
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)
@@ -320,7 +318,7 @@ pub async fn run_executor(
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_| Ok(Arc::clone(&runtime)))),
         override_logical_codec: Some(Arc::new(DwellLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_physical_codec: Some(Arc::new(DwellPhysicalCodec::default())),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))

@@ -51,7 +51,7 @@ pub use generate::GenerateOptions;
 pub use ingest::{IngestId, IngestReport, SourceFormat};
 pub use location::DataLocation;
 pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
-pub use tenant::Scope;
+pub use tenant::{AccountFilterExec, AccountScoped, Scope};
 pub use views::{TableDoc, VIEWS};
 
 /// The text of a panic's payload.

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::{open_on, stop_signal};
 use crate::args::ServeArgs;
-use crate::errors::{CliError, Result, io};
+use crate::errors::{Result, io};
 
 pub(crate) async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<()> {
     let auth = args
@@ -12,16 +12,6 @@ pub(crate) async fn serve(args: ServeArgs, out: &mut (dyn Write + Send)) -> Resu
         .as_deref()
         .map(dwell_flight::AuthConfig::read)
         .transpose()?;
-    if let (Some(cluster), Some(auth)) = (&args.cluster.cluster, &auth) {
-        let scoped = auth.account_scoped();
-        if !scoped.is_empty() {
-            return Err(CliError::Usage(format!(
-                "--cluster {cluster}: account-scoped callers ({}) cannot be served from a \
-                 cluster yet (their tables do not travel to it); serve them without --cluster",
-                scoped.join(", ")
-            )));
-        }
-    }
     let engine = open_on(&args.data, false, &args.cluster).await?;
     let mut options = dwell_flight::ServerOptions::new(args.listen);
     options.auth = auth;

@@ -2,7 +2,7 @@
 //!
 //! A caller confined to an account gets its own [`SessionContext`] (see
 //! [`Engine::context_for`](crate::Engine::context_for)) in which `events` and `users` are
-//! [`AccountScoped`](scoped_table::AccountScoped) tables: every scan of them passes through [`AccountFilterExec`], which drops
+//! [`AccountScoped`] tables: every scan of them passes through [`AccountFilterExec`], which drops
 //! other accounts' rows before any operator of the query sees them. The filter is part of the
 //! table, not of the query, so no SQL can get around it, and it is a barrier: the query's own
 //! predicates are not pushed below it (a predicate that fails, `CAST(user_id AS INT)`, fails on
@@ -28,7 +28,7 @@ use crate::catalog::{ENGINE_TABLES, create_views};
 use crate::error::{Error, Result};
 use crate::what_if::register_sessions_with;
 
-pub(crate) use scoped_table::AccountScoped;
+pub use scoped_table::{AccountFilterExec, AccountScoped};
 
 /// The column that says whose an event (or a user) is.
 pub(crate) const ACCOUNT_COLUMN: &str = "account_id";

@@ -30,7 +30,7 @@ use super::ACCOUNT_COLUMN;
 
 /// A table whose scans return one account's rows only.
 #[derive(Debug)]
-pub(crate) struct AccountScoped {
+pub struct AccountScoped {
     inner: Arc<dyn TableProvider>,
     account: String,
     account_index: usize,
@@ -39,13 +39,26 @@ pub(crate) struct AccountScoped {
 impl AccountScoped {
     /// `None` when the table has no `account_id` column: it cannot be scoped and must not be
     /// shown to a tenant.
-    pub(crate) fn new(inner: Arc<dyn TableProvider>, account: &str) -> Option<Self> {
+    #[must_use]
+    pub fn new(inner: Arc<dyn TableProvider>, account: &str) -> Option<Self> {
         let account_index = inner.schema().index_of(ACCOUNT_COLUMN).ok()?;
         Some(AccountScoped {
             inner,
             account: account.to_owned(),
             account_index,
         })
+    }
+
+    /// The table scoped (for a codec that sends it to a cluster).
+    #[must_use]
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
+
+    /// The account whose rows it returns.
+    #[must_use]
+    pub fn account(&self) -> &str {
+        &self.account
     }
 }
 
@@ -108,7 +121,7 @@ impl TableProvider for AccountScoped {
 /// Keeps the rows whose `account_id` is the account, then projects. Reports no statistics
 /// (the default), so no aggregate is answered from the unfiltered table's counts.
 #[derive(Debug)]
-pub(crate) struct AccountFilterExec {
+pub struct AccountFilterExec {
     input: Arc<dyn ExecutionPlan>,
     account_at: usize,
     account: String,
@@ -117,7 +130,9 @@ pub(crate) struct AccountFilterExec {
 }
 
 impl AccountFilterExec {
-    fn new(
+    /// Keeps the rows of `input` whose column `account_at` is `account`, then its `output`
+    /// columns.
+    pub fn new(
         input: Arc<dyn ExecutionPlan>,
         account_at: usize,
         account: String,
@@ -137,6 +152,24 @@ impl AccountFilterExec {
             output,
             properties: Arc::new(properties),
         })
+    }
+
+    /// The input column that holds the account.
+    #[must_use]
+    pub fn account_at(&self) -> usize {
+        self.account_at
+    }
+
+    /// The account whose rows it keeps.
+    #[must_use]
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The input columns it passes on, in order.
+    #[must_use]
+    pub fn output(&self) -> &[usize] {
+        &self.output
     }
 }
 
