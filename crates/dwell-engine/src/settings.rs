@@ -303,8 +303,12 @@ impl Settings {
             } else {
                 name.to_owned()
             };
-            let text = match known.iter().find(|(s, k, _)| *s == section && *k == name) {
-                Some((_, _, SettingValue::Bare(_))) => {
+            let kind = known
+                .iter()
+                .find(|(s, k, _)| *s == section && *k == name)
+                .map(|(_, _, kind)| kind);
+            let text = match (kind, section) {
+                (Some(SettingValue::Bare(_)), _) => {
                     // A boolean or a number: nothing that could end the TOML value.
                     if value.is_empty()
                         || !value
@@ -315,9 +319,7 @@ impl Settings {
                     }
                     SettingValue::Bare(value.clone())
                 }
-                _ if section == "app_timeouts"
-                    || known.iter().any(|(s, k, _)| *s == section && *k == name) =>
-                {
+                (Some(SettingValue::Text(_)), _) | (None, "app_timeouts") => {
                     if value
                         .chars()
                         .any(|c| c == '"' || c == '\\' || c.is_control())
@@ -329,7 +331,7 @@ impl Settings {
                     }
                     SettingValue::Text(value.clone())
                 }
-                _ => {
+                (None, _) => {
                     return Err(error(
                         key,
                         "is not a setting; the keys are those of the dwell_settings table".into(),
