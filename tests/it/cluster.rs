@@ -460,6 +460,43 @@ async fn processes_give_the_single_process_answers(location: &DataLocation, data
         )]
     );
     assert!(server.stop("TERM").success(), "{:?}", server.log);
+
+    // A tenant of `dwell serve --cluster --auth`: its queries run on the cluster and see its
+    // own account only.
+    let auth = dir.path().join("auth.toml");
+    std::fs::write(
+        &auth,
+        "[[users]]\nname = \"alice\"\npassword = \"secret\"\naccount = \"acme\"\n",
+    )
+    .expect("auth file");
+    let auth = auth.to_str().expect("utf-8");
+    let mut server = ServeProcess::start(
+        Path::new(data),
+        &["--cluster", &url.to_string(), "--auth", auth],
+    );
+    let mut alice = server.client().await;
+    alice.handshake("alice", "secret").await.expect("login");
+    let accounts = crate::flight::query(&mut alice, "SELECT DISTINCT account_id FROM sessions")
+        .await
+        .expect("a tenant's query through dwell serve --cluster");
+    assert_eq!(
+        crate::support::texts(&accounts, "account_id"),
+        [Some("acme".to_owned())]
+    );
+    let own = crate::flight::query(&mut alice, "SELECT count(*) AS n FROM sessions")
+        .await
+        .expect("count");
+    assert_eq!(
+        crate::support::ints(&own, "n"),
+        vec![Some(
+            count(
+                &single,
+                "SELECT count(*) AS n FROM sessions WHERE account_id = 'acme'"
+            )
+            .await
+        )]
+    );
+    assert!(server.stop("TERM").success(), "{:?}", server.log);
     drop(processes);
 }
 
