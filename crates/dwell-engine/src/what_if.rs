@@ -10,8 +10,9 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{ScalarValue, plan_err};
+use datafusion::common::plan_err;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
@@ -79,46 +80,43 @@ fn overrides(args: &[Expr]) -> datafusion::error::Result<Vec<(String, String)>> 
             args.len()
         );
     }
-    let literal = |expr: &Expr, what: &str| -> datafusion::error::Result<String> {
-        let text = match expr {
-            Expr::Literal(value, _) => match value {
-                ScalarValue::Utf8(Some(v))
-                | ScalarValue::Utf8View(Some(v))
-                | ScalarValue::LargeUtf8(Some(v)) => Some(v.clone()),
-                ScalarValue::Boolean(Some(_))
-                | ScalarValue::Int8(Some(_))
-                | ScalarValue::Int16(Some(_))
-                | ScalarValue::Int32(Some(_))
-                | ScalarValue::Int64(Some(_))
-                | ScalarValue::UInt8(Some(_))
-                | ScalarValue::UInt16(Some(_))
-                | ScalarValue::UInt32(Some(_))
-                | ScalarValue::UInt64(Some(_))
-                | ScalarValue::Float32(Some(_))
-                | ScalarValue::Float64(Some(_))
-                    if what == "value" =>
-                {
-                    Some(value.to_string())
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        text.map_or_else(
-            || {
-                plan_err!(
-                    "{SESSIONS_WITH}: each {what} must be a literal{}, not {expr}",
-                    if what == "key" {
-                        " string"
-                    } else {
-                        " (a string, number or boolean)"
-                    }
-                )
-            },
-            Ok,
-        )
-    };
     args.chunks(2)
-        .map(|pair| Ok((literal(&pair[0], "key")?, literal(&pair[1], "value")?)))
+        .map(|pair| {
+            let Some(key) = text_of(&pair[0]) else {
+                return plan_err!(
+                    "{SESSIONS_WITH}: each key must be a literal string, not {}",
+                    pair[0]
+                );
+            };
+            let Some(value) = text_of(&pair[1]).or_else(|| number_or_boolean_of(&pair[1])) else {
+                return plan_err!(
+                    "{SESSIONS_WITH}: the value of {key} must be a literal (a string, number or \
+                     boolean), not {}",
+                    pair[1]
+                );
+            };
+            Ok((key, value))
+        })
         .collect()
+}
+
+/// A string literal's text.
+fn text_of(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(value, _) => value.try_as_str().flatten().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A number or boolean literal, as `dwell.toml` would spell it.
+fn number_or_boolean_of(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(value, _)
+            if !value.is_null()
+                && (value.data_type().is_numeric() || value.data_type() == DataType::Boolean) =>
+        {
+            Some(value.to_string())
+        }
+        _ => None,
+    }
 }

@@ -140,6 +140,8 @@ impl Engine {
         self.ingest_batches(source, &id, &schema, &batches).await
     }
 
+    /// Takes the ingest lock, then lands the batches unless `id` is committed already;
+    /// refreshes the tables after when `refresh` (the generator refreshes once, at its end).
     pub(crate) async fn ingest_batches_then(
         &self,
         source: &str,
