@@ -12,7 +12,7 @@ use datafusion::physical_plan::displayable;
 use datafusion::prelude::SessionConfig;
 use dwell_engine::{DataLocation, Engine, Settings};
 
-use crate::support::{expected_sessions, query, reference_events, view_sessions};
+use crate::support::{expected_sessions, query, reference_events, sessions_of, view_sessions};
 use crate::writers::{Meant, Physical, file_batch, sorted, write_parquet};
 
 /// Events of three users over two accounts (or none), with ids where the shape has them.
@@ -51,6 +51,18 @@ fn settings() -> Settings {
     Settings::parse("[app_timeouts]\nB = \"5m\"\n", "dwell.toml").expect("settings")
 }
 
+/// A what-if call over every shape, and the settings it stands for.
+const WHAT_IF: &str = "sessions_with('app_timeouts.B', '1m', 'default_timeout', '10m')";
+
+fn what_if_settings() -> Settings {
+    let mut settings = settings();
+    settings.default_timeout = std::time::Duration::from_mins(10);
+    settings
+        .app_timeouts
+        .insert("B".to_owned(), std::time::Duration::from_mins(1));
+    settings
+}
+
 /// Every statement whose plan must sessionize in `SessionizeExec`.
 fn statements(with_account: bool, with_event_id: bool) -> Vec<String> {
     let account = if with_account {
@@ -70,6 +82,7 @@ fn statements(with_account: bool, with_event_id: bool) -> Vec<String> {
     out.push("SELECT * FROM sessionized_events WHERE user_id = 'u1'".to_owned());
     out.push("SELECT * FROM sessions WHERE user_id = 'u1'".to_owned());
     out.push("SELECT count(*), sum(duration_seconds) FROM sessions WHERE app_id = 'A'".to_owned());
+    out.push(format!("SELECT * FROM {WHAT_IF}"));
     out.push(format!(
         "SELECT sessionize(event_time, user_id, app_id, tab_id, event_type,
                            CASE app_id WHEN 'B' THEN INTERVAL '300000 milliseconds'
@@ -209,6 +222,17 @@ async fn every_shape_of_events_sessionizes_in_sessionize_exec() {
                         let got = sorted(view_sessions(&engine).await);
                         if got != expected {
                             failures.push(format!("{shape}: sessions differ from the reference"));
+                        }
+                        let what_if = what_if_settings();
+                        let expected_what_if = sorted(expected_sessions(
+                            &reference_events(&engine, &what_if).await,
+                            &what_if,
+                        ));
+                        if expected_what_if == expected {
+                            failures.push(format!("{shape}: {WHAT_IF} changes nothing here"));
+                        }
+                        if sorted(sessions_of(&engine, WHAT_IF).await) != expected_what_if {
+                            failures.push(format!("{shape}: {WHAT_IF} differs from the reference"));
                         }
                         let one = query(
                             &engine,
