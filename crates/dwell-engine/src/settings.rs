@@ -2,6 +2,7 @@
 //! the file is optional; a bad value is an error that names its key, never a silent fallback.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -376,17 +377,14 @@ fn render(entries: &[(&'static str, String, SettingValue)]) -> String {
     let mut text = String::new();
     for section in SECTIONS {
         if !section.is_empty() {
-            text.push('\n');
-            text.push('[');
-            text.push_str(section);
-            text.push_str("]\n");
+            writeln!(text, "\n[{section}]").expect("writing to a String");
         }
         for (_, key, value) in entries.iter().filter(|(s, _, _)| *s == section) {
-            let line = match value {
-                SettingValue::Text(v) => format!("{key} = \"{v}\"\n"),
-                SettingValue::Bare(v) => format!("{key} = {v}\n"),
-            };
-            text.push_str(&line);
+            match value {
+                SettingValue::Text(v) => writeln!(text, "{key} = \"{v}\""),
+                SettingValue::Bare(v) => writeln!(text, "{key} = {v}"),
+            }
+            .expect("writing to a String");
         }
     }
     text
