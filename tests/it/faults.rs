@@ -197,9 +197,10 @@ async fn land(engine: &Engine, batch: &RecordBatch) -> dwell_engine::Result<usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_ingest_lands_whole_or_not_at_all_and_a_retry_never_duplicates() {
     let base = days_of_events("base-user", 2);
-    // Three day files, then the commit marker: four puts, each failed in turn.
+    // Three day files, the sessions' delta and change log files, then the manifest: six puts,
+    // each failed in turn.
     let incoming = days_of_events("new-user", 3);
-    for failing in 1..=4 {
+    for failing in 1..=6 {
         let dir = tempfile::tempdir().expect("tempdir");
         let location = DataLocation::parse(dir.path().to_str().expect("utf-8")).expect("location");
         let armed = Arc::new(AtomicBool::new(false));

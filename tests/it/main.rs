@@ -8,6 +8,7 @@ mod faults;
 mod flight;
 mod fuzzing;
 mod load;
+mod persisted;
 mod python;
 mod queries;
 mod shapes;

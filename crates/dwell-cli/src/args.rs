@@ -28,6 +28,9 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the tables and views; without -c or -f, open an interactive prompt.
     Sql(SqlArgs),
+    /// Recompute every persisted session from the events (after files were placed by other
+    /// means or dwell.toml changed); the change log records what differs.
+    Rebuild(RebuildArgs),
     /// Serve the tables and views to BI tools over Arrow Flight SQL (JDBC, ADBC, ...).
     Serve(ServeArgs),
     /// Run a Ballista scheduler for a cluster over the data location (see `--cluster`).
@@ -191,6 +194,13 @@ pub struct IngestArgs {
     /// Files to ingest: .parquet, .csv (with a header row) or .jsonl/.json (one object per line).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// `dwell rebuild`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub data: DataArg,
 }
 
 /// `dwell sql`.

@@ -18,6 +18,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::ingest::PARTITION_COLUMN;
+use crate::persisted::{self, CHANGES_TABLE, ROWS_TABLE, manifest};
 use crate::settings::Settings;
 use crate::settings_tables::{app_settings_table, columns_table, settings_table};
 use crate::views::{self, VIEWS};
@@ -25,24 +26,54 @@ use crate::what_if::register_sessions_with;
 use crate::{Engine, panic_message};
 
 /// The tables the engine registers (besides the views).
-pub(crate) const ENGINE_TABLES: [&str; 5] = [
+pub(crate) const ENGINE_TABLES: [&str; 7] = [
     "events",
     "users",
     "app_settings",
     "dwell_settings",
     "dwell_columns",
+    ROWS_TABLE,
+    CHANGES_TABLE,
 ];
 
-/// (Re-)creates the views in `ctx` over the `events` table registered there.
+/// (Re-)creates the views in `ctx` over the `events` table registered there: `sessions` reads
+/// the persisted sessions when `ctx` has them ([`ROWS_TABLE`]), else sessionizes `events`.
 pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
     let schema = ctx.table_provider("events").await?.schema();
-    for (name, query) in views::view_queries(settings, &schema) {
+    let persisted = ctx.table_exist(ROWS_TABLE)?;
+    for (name, query) in views::view_queries(settings, &schema, persisted) {
         ctx.deregister_table(name)?;
         ctx.sql(&format!("CREATE VIEW {name} AS\n{query}"))
             .await
             .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
     }
+    if ctx.table_exist(CHANGES_TABLE)? {
+        ctx.deregister_table(views::SESSION_CHANGES.name)?;
+        ctx.sql(&format!(
+            "CREATE VIEW {} AS\n{}",
+            views::SESSION_CHANGES.name,
+            views::session_changes_query(CHANGES_TABLE)
+        ))
+        .await
+        .map_err(|e| Error::DataFusion(e.context("creating view session_changes")))?;
+    }
     Ok(())
+}
+
+/// Whether `path` (relative to the location root) is a file of dwell's day layout,
+/// `events/date=YYYY-MM-DD/<file>`.
+pub(crate) fn is_day_file(path: &str) -> bool {
+    path.strip_prefix("events/").is_some_and(is_day_relative)
+}
+
+/// The same, for a path relative to `events/`.
+fn is_day_relative(path: &str) -> bool {
+    path.split_once('/').is_some_and(|(dir, rest)| {
+        !rest.contains('/')
+            && dir
+                .strip_prefix("date=")
+                .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+    })
 }
 
 impl Engine {
@@ -57,33 +88,36 @@ impl Engine {
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
         }
         let settings = self.settings();
-        let files = self.parquet_files("events").await?;
-        let events: Arc<dyn TableProvider> = if files.is_empty() {
-            Arc::new(MemTable::try_new(
-                Arc::new(events::events_schema(&self.string_type())),
-                vec![vec![]],
-            )?)
-        } else {
-            let hive = files.iter().all(|(f, _)| {
-                f.split_once('/').is_some_and(|(dir, rest)| {
-                    !rest.contains('/')
-                        && dir.strip_prefix("date=").is_some_and(|d| {
-                            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
-                        })
-                })
-            });
-            let partitions = if hive {
-                vec![(PARTITION_COLUMN.to_owned(), DataType::Date32)]
-            } else {
-                vec![]
-            };
-            self.events_table(
-                files.into_iter().map(|(_, meta)| meta).collect(),
-                partitions,
-            )
-            .await?
-        };
+        let files = self.listed_parquet(self.location.store(), "events").await?;
+        let url = ListingTableUrl::parse(self.location.folder_url("events"))?;
+        let events = self.events_provider(url, &files).await?;
         let mut tables = vec![("events", events)];
+        // The persisted sessions, when they are those of these events under these settings.
+        let latest = manifest::latest(self.location.store().as_ref(), self.location.root()).await?;
+        let coverage = persisted::coverage(latest.as_ref(), &files, &settings);
+        if let Some(why) = coverage.why_not_current() {
+            if !files.is_empty() {
+                log::warn!(
+                    target: "dwell::sessions",
+                    "{}: {why}; the session views sessionize the events at query time until \
+                     `dwell rebuild` or the next ingest brings the persisted sessions up to date",
+                    self.location
+                );
+            }
+        } else if latest.as_ref().is_some_and(|m| !m.rows.is_empty()) {
+            let url = ListingTableUrl::parse(self.location.folder_url(manifest::ROWS_DIR))?;
+            tables.push((ROWS_TABLE, self.listing_over(url).await?));
+        }
+        let changes: Arc<dyn TableProvider> =
+            if latest.as_ref().is_some_and(|m| !m.changes.is_empty()) {
+                let url = ListingTableUrl::parse(self.location.folder_url(manifest::CHANGES_DIR))?;
+                self.listing_over(url).await?
+            } else {
+                let schema =
+                    persisted::upkeep::storage_schema(&self.contexts, &self.ctx, &settings).await?;
+                Arc::new(MemTable::try_new(schema, vec![vec![]])?)
+            };
+        tables.push((CHANGES_TABLE, changes));
         if !self.parquet_files("users").await?.is_empty() {
             tables.push(("users", self.listing_table("users", vec![]).await?));
         }
@@ -169,10 +203,31 @@ impl Engine {
         &self,
         folder: &str,
     ) -> Result<Vec<(String, object_store::ObjectMeta)>> {
+        self.parquet_files_in(self.location.store(), folder).await
+    }
+
+    /// The Parquet files under `folder` as `store` lists them, each with its path relative to
+    /// the location root.
+    pub(crate) async fn listed_parquet(
+        &self,
+        store: &Arc<dyn object_store::ObjectStore>,
+        folder: &str,
+    ) -> Result<Vec<(String, object_store::ObjectMeta)>> {
+        Ok(self
+            .parquet_files_in(store, folder)
+            .await?
+            .into_iter()
+            .map(|(path, meta)| (format!("{folder}/{path}"), meta))
+            .collect())
+    }
+
+    async fn parquet_files_in(
+        &self,
+        store: &Arc<dyn object_store::ObjectStore>,
+        folder: &str,
+    ) -> Result<Vec<(String, object_store::ObjectMeta)>> {
         let prefix = self.location.child(folder);
-        let mut files: Vec<_> = self
-            .location
-            .store()
+        let mut files: Vec<_> = store
             .list(Some(&prefix))
             .try_filter_map(|meta| {
                 let relative = meta.location.prefix_match(&prefix).map(|parts| {
@@ -248,13 +303,65 @@ impl Engine {
         Self::listing_table_with_schema(url, options, schema)
     }
 
-    /// `events`: the canonical schema (see [`events`]), every file read into it.
+    /// `events` over `files` (listed under `url`, paths relative to the root): the canonical
+    /// schema (see [`events`]), every file read into it; with the `date` partition column when
+    /// every file sits in a day folder; empty when there are no files.
+    pub(crate) async fn events_provider(
+        &self,
+        url: ListingTableUrl,
+        files: &[(String, object_store::ObjectMeta)],
+    ) -> Result<Arc<dyn TableProvider>> {
+        if files.is_empty() {
+            return Ok(Arc::new(MemTable::try_new(
+                Arc::new(events::events_schema(&self.string_type())),
+                vec![vec![]],
+            )?));
+        }
+        let partitions = if files.iter().all(|(path, _)| is_day_file(path)) {
+            vec![(PARTITION_COLUMN.to_owned(), DataType::Date32)]
+        } else {
+            vec![]
+        };
+        self.events_table(
+            url,
+            files.iter().map(|(_, meta)| meta.clone()).collect(),
+            partitions,
+        )
+        .await
+    }
+
+    /// `events`-shaped table over exactly these files (each its own URL), no partitions.
+    pub(crate) async fn files_provider(
+        &self,
+        urls: Vec<ListingTableUrl>,
+        files: &[object_store::ObjectMeta],
+    ) -> Result<Arc<dyn TableProvider>> {
+        let files = self.file_schemas(files.to_vec()).await?;
+        let (schema, _) = events::table_schema(&files, &self.string_type())
+            .map_err(|reason| self.location_error(reason))?;
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(self.listing_options(vec![]))
+            .with_schema(Arc::new(schema));
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// A listing table over a folder dwell wrote (one schema), inferred from its files.
+    pub(crate) async fn listing_over(
+        &self,
+        url: ListingTableUrl,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let state = self.ctx.state();
+        let options = self.listing_options(vec![]);
+        let schema = options.infer_schema(&state, &url).await?;
+        Self::listing_table_with_schema(url, options, schema)
+    }
+
     async fn events_table(
         &self,
+        url: ListingTableUrl,
         files: Vec<object_store::ObjectMeta>,
         partitions: Vec<(String, DataType)>,
     ) -> Result<Arc<dyn TableProvider>> {
-        let url = ListingTableUrl::parse(self.location.folder_url("events"))?;
         let files = self.file_schemas(files).await?;
         let (schema, left_out) = events::table_schema(&files, &self.string_type())
             .map_err(|reason| self.location_error(reason))?;

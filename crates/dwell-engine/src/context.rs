@@ -14,7 +14,7 @@ use datafusion::optimizer::Optimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 
-use crate::committed::{COMMITS_DIR, CommittedStore};
+use crate::committed::CommittedStore;
 use crate::deadline::{DeadlineStore, StoreSettings};
 use crate::error::Result;
 use crate::file_errors::NameFileErrors;
@@ -103,7 +103,7 @@ pub(crate) fn location_stores(
     let bounded = location.clone().with_store(bounded);
     let committed: Arc<dyn ObjectStore> = Arc::new(CommittedStore::new(
         Arc::clone(bounded.store()),
-        bounded.child(COMMITS_DIR),
+        bounded.root().clone(),
     ));
     (bounded, committed)
 }
@@ -146,7 +146,18 @@ impl ContextFactory {
         &self,
         config: SessionConfig,
     ) -> datafusion::error::Result<SessionContext> {
-        let state = SessionStateBuilder::new()
+        let state = self.state(config);
+        let state = match &self.upgrade {
+            Some(upgrade) => upgrade(state)?,
+            None => state,
+        };
+        let mut ctx = SessionContext::new_with_state(state);
+        dwell_session::register_all(&mut ctx)?;
+        Ok(ctx)
+    }
+
+    fn state(&self, config: SessionConfig) -> datafusion::execution::SessionState {
+        SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(Arc::clone(&self.runtime))
             .with_default_features()
@@ -161,14 +172,19 @@ impl ContextFactory {
             }))
             // Last: it wraps scans, which rules before it match.
             .with_physical_optimizer_rule(Arc::new(NameFileErrors))
-            .build();
-        let state = match &self.upgrade {
-            Some(upgrade) => upgrade(state)?,
-            None => state,
-        };
-        let mut ctx = SessionContext::new_with_state(state);
-        dwell_session::register_all(&mut ctx)?;
-        Ok(ctx)
+            .build()
+    }
+
+    /// A context planned like `ctx` that runs here even on a cluster (no upgrade): the engine's
+    /// own upkeep of the persisted sessions, which reads through a store only this process has.
+    pub(crate) fn local_sibling_of(
+        &self,
+        ctx: &SessionContext,
+    ) -> datafusion::error::Result<SessionContext> {
+        let state = self.state(ctx.copied_config());
+        let mut local = SessionContext::new_with_state(state);
+        dwell_session::register_all(&mut local)?;
+        Ok(local)
     }
 
     /// A context planned like `ctx`: its current settings, the shared runtime.

@@ -112,6 +112,7 @@ impl EngineBuilder {
         let engine = Engine {
             ctx,
             contexts,
+            raw_store: Arc::clone(location.store()),
             location: location.with_store(committed),
             settings: RwLock::new(settings),
             fixed_settings,
@@ -133,6 +134,9 @@ pub struct Engine {
     pub(crate) contexts: ContextFactory,
     /// The location, read through the committed view of its store.
     pub(crate) location: DataLocation,
+    /// The location's store under the committed view (deadlines only): what a commit's own
+    /// view, with its pending ingests visible, is made over.
+    pub(crate) raw_store: Arc<dyn object_store::ObjectStore>,
     pub(crate) settings: RwLock<Settings>,
     /// Settings given by the builder rather than read from `dwell.toml`.
     pub(crate) fixed_settings: bool,

@@ -482,6 +482,23 @@ pub(crate) fn users_batch(options: &GenerateOptions, users: &[User]) -> RecordBa
 /// Events per generated chunk: each chunk is one ingest, so memory stays bounded.
 const GENERATE_CHUNK_EVENTS: u64 = 1_000_000;
 
+/// Chunks of whole users, about [`GENERATE_CHUNK_EVENTS`] events each: (users, events).
+fn chunks(budgets: &[u64]) -> Vec<(std::ops::Range<usize>, u64)> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < budgets.len() {
+        let mut end = start;
+        let mut events = 0;
+        while end < budgets.len() && (events < GENERATE_CHUNK_EVENTS || end == start) {
+            events += budgets[end];
+            end += 1;
+        }
+        chunks.push((start..end, events));
+        start = end;
+    }
+    chunks
+}
+
 impl Engine {
     /// Generates synthetic events into the location (see [`crate::generate`]): `users/users.parquet`,
     /// a `dwell.toml` with the applications' timeouts when there is none, and the events through
@@ -533,19 +550,7 @@ impl Engine {
 
         let budgets = budgets(&users, options.events);
         let schema = event_schema();
-        // Chunks of whole users, about GENERATE_CHUNK_EVENTS events each.
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < users.len() {
-            let mut end = start;
-            let mut events = 0;
-            while end < users.len() && (events < GENERATE_CHUNK_EVENTS || end == start) {
-                events += budgets[end];
-                end += 1;
-            }
-            chunks.push((start..end, events));
-            start = end;
-        }
+        let chunks = chunks(&budgets);
         let spawn = |range: std::ops::Range<usize>| {
             let (options, users, budgets) = (
                 options.clone(),
@@ -562,6 +567,12 @@ impl Engine {
         };
         let mut reports = Vec::new();
         let mut done = 0;
+        // All chunks are one commit: their events and sessions become visible together.
+        let guard = self.ingest_lock.lock().await;
+        let mut pending = crate::persisted::Pending {
+            summary: format!("generate {options:?}"),
+            ..Default::default()
+        };
         // The next chunk is generated while the current one lands: two cores busy.
         let mut next = chunks.first().map(|(range, _)| spawn(range.clone()));
         for (chunk, (_, events)) in chunks.iter().enumerate() {
@@ -580,14 +591,26 @@ impl Engine {
                 .as_bytes(),
             );
             let source = format!("generate chunk {chunk}");
-            // One refresh at the end rather than one per chunk.
-            let report = self
-                .ingest_batches_then(&source, &id, &schema, std::slice::from_ref(&batch), false)
-                .await?;
+            let report = if crate::ingest::is_committed(&self.location, &id).await? {
+                crate::ingest::already_landed(&source, &id)
+            } else {
+                self.stage(
+                    &source,
+                    &id,
+                    &schema,
+                    std::slice::from_ref(&batch),
+                    &mut pending,
+                )
+                .await?
+            };
             done += events;
             progress(done);
             reports.push(report);
         }
+        if !pending.ingests.is_empty() {
+            self.commit(&pending).await?;
+        }
+        drop(guard);
         self.refresh().await?;
         Ok(reports)
     }

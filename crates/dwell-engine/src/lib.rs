@@ -21,7 +21,8 @@
 //!
 //! Layout of a data location: `events/` (Parquet, any nesting; `date=YYYY-MM-DD` directories
 //! become a `date` partition column when every file sits in one), optional `users/` (Parquet),
-//! optional `dwell.toml` ([`Settings`]), and `_dwell/` (ingest commit markers).
+//! optional `dwell.toml` ([`Settings`]), and `_dwell/` (the commit log and the persisted sessions,
+//! see the README's "Persisted sessions").
 
 mod catalog;
 mod committed;
@@ -34,6 +35,7 @@ mod file_errors;
 pub mod generate;
 pub mod ingest;
 mod location;
+mod persisted;
 mod settings;
 mod settings_tables;
 mod tenant;
@@ -50,9 +52,10 @@ pub use error::{Error, Result};
 pub use generate::GenerateOptions;
 pub use ingest::{IngestId, IngestReport, SourceFormat};
 pub use location::DataLocation;
+pub use persisted::CommitReport;
 pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
 pub use tenant::{AccountFilterExec, AccountScoped, Scope};
-pub use views::{TableDoc, VIEWS};
+pub use views::{SESSION_CHANGES, TableDoc, VIEWS};
 
 /// The text of a panic's payload.
 #[must_use]

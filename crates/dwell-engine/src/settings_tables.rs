@@ -10,7 +10,7 @@ use datafusion::datasource::MemTable;
 
 use crate::error::Result;
 use crate::settings::Settings;
-use crate::views::VIEWS;
+use crate::views::{SESSION_CHANGES, VIEWS};
 
 /// `app_settings`: each configured application and its timeout in seconds.
 pub(crate) fn app_settings_table(settings: &Settings) -> Result<Arc<dyn TableProvider>> {
@@ -54,7 +54,7 @@ pub(crate) fn columns_table() -> Result<Arc<dyn TableProvider>> {
     let mut tables = Vec::new();
     let mut columns = Vec::new();
     let mut descriptions = Vec::new();
-    for doc in &VIEWS {
+    for doc in VIEWS.iter().chain([&SESSION_CHANGES]) {
         for (column, description) in doc.columns {
             tables.push(doc.name.to_owned());
             columns.push((*column).to_owned());

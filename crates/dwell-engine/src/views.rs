@@ -137,6 +137,32 @@ pub const VIEWS: [TableDoc; 5] = [
     },
 ];
 
+/// The change log: every session each commit inserted or retracted.
+pub const SESSION_CHANGES: TableDoc = TableDoc {
+    name: "session_changes",
+    about: "every session each commit inserted or retracted; applying them in commit order gives `sessions`",
+    columns: &[
+        (
+            "commit_id",
+            "the commit (1, 2, ...; the name of its manifest in _dwell/commits)",
+        ),
+        ("commit_time", "when it was committed"),
+        ("op", "insert or retract"),
+        (
+            "*",
+            "every column of `sessions`: the row inserted, or the row retracted as it was",
+        ),
+    ],
+};
+
+/// The `session_changes` view over the change log's table.
+pub(crate) fn session_changes_query(table: &str) -> String {
+    format!(
+        "SELECT commit_seq AS commit_id, commit_time, op, {} FROM {table}",
+        crate::persisted::upkeep::SESSION_COLUMNS.join(", ")
+    )
+}
+
 /// An SQL string literal.
 pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -156,7 +182,11 @@ fn epoch_nanos(x: &str) -> String {
     clippy::too_many_lines,
     reason = "the views' SQL, in one piece, reads best as one function"
 )]
-pub(crate) fn view_queries(settings: &Settings, events: &Schema) -> [(&'static str, String); 5] {
+pub(crate) fn view_queries(
+    settings: &Settings,
+    events: &Schema,
+    persisted: bool,
+) -> [(&'static str, String); 5] {
     let has = |c: &str| events.field_with_name(c).is_ok();
     let optional = |c: &str| {
         if has(c) {
@@ -278,6 +308,18 @@ FROM framed g",
         tz = settings.time_zone.name(),
     );
 
+    // Over persisted sessions (see `persisted`), `sessions` reads them: the same rows, end
+    // reasons kept current by every commit.
+    let sessions = if persisted {
+        format!(
+            "SELECT {} FROM ({}) r",
+            crate::persisted::upkeep::SESSION_COLUMNS.join(", "),
+            crate::persisted::upkeep::live_rows_sql(crate::persisted::ROWS_TABLE)
+        )
+    } else {
+        sessions
+    };
+
     let daily =
         "SELECT day, account_id, app_id, count(*) AS sessions, count(DISTINCT user_id) AS users,
        sum(duration_seconds) AS total_session_seconds,
@@ -334,7 +376,7 @@ mod tests {
     #[test]
     fn every_view_is_documented_in_order() {
         let schema = crate::events::events_schema(&arrow::datatypes::DataType::Utf8);
-        let defined: Vec<&str> = view_queries(&Settings::default(), &schema)
+        let defined: Vec<&str> = view_queries(&Settings::default(), &schema, false)
             .iter()
             .map(|(name, _)| *name)
             .collect();

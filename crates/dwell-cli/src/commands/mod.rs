@@ -4,6 +4,7 @@
 mod executor;
 mod generate;
 mod ingest;
+mod rebuild;
 mod scheduler;
 mod serve;
 mod sql;
@@ -11,6 +12,7 @@ mod sql;
 pub(crate) use executor::executor;
 pub(crate) use generate::generate;
 pub(crate) use ingest::ingest;
+pub(crate) use rebuild::rebuild;
 pub(crate) use scheduler::scheduler;
 pub(crate) use serve::serve;
 pub(crate) use sql::sql;

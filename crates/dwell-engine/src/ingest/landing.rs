@@ -1,6 +1,6 @@
-//! Landing a checked source: one sorted Parquet file per UTC day, then its commit marker.
+//! Landing a checked source: one sorted Parquet file per UTC day (its commit is
+//! [`crate::persisted`]'s).
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
@@ -12,9 +12,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::committed::{COMMITS_DIR, landed_file_name};
+use crate::committed::{MARKERS_DIR, landed_file_name};
 use crate::error::Result;
 use crate::location::DataLocation;
+use crate::persisted::manifest;
 
 use super::{IngestId, IngestReport, PARTITION_COLUMN};
 
@@ -68,7 +69,7 @@ fn split_by_day(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>> {
     Ok(parts)
 }
 
-fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+pub(crate) fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .build();
@@ -79,9 +80,15 @@ fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(buffer)
 }
 
-/// Whether an ingest has been committed.
+/// Whether an ingest has been committed: named by the latest manifest, or (in a location
+/// written before the commit log) by its marker.
 pub(crate) async fn is_committed(location: &DataLocation, id: &IngestId) -> Result<bool> {
-    let marker = location.child(&format!("{COMMITS_DIR}/{}.json", id.as_str()));
+    if let Some(latest) = manifest::latest(location.store().as_ref(), location.root()).await?
+        && latest.ingests.contains(id.as_str())
+    {
+        return Ok(true);
+    }
+    let marker = location.child(&format!("{MARKERS_DIR}/{}.json", id.as_str()));
     match location.store().head(&marker).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -89,7 +96,6 @@ pub(crate) async fn is_committed(location: &DataLocation, id: &IngestId) -> Resu
     }
 }
 
-/// Writes a normalized batch: the day files, then the commit marker.
 /// The files an ingest lands: (path relative to the location, Parquet bytes). CPU work only,
 /// for a blocking thread.
 pub(crate) fn encode(id: &IngestId, batch: &RecordBatch) -> Result<Vec<(String, Vec<u8>)>> {
@@ -105,24 +111,14 @@ pub(crate) fn encode(id: &IngestId, batch: &RecordBatch) -> Result<Vec<(String, 
         .collect()
 }
 
-/// Puts the encoded files of an ingest, then its commit marker.
-pub(crate) async fn land(
+/// Puts the encoded files of an ingest (hidden until a commit names the ingest).
+pub(crate) async fn put_files(
     location: &DataLocation,
     source: &str,
     id: &IngestId,
     rows: usize,
     encoded: Vec<(String, Vec<u8>)>,
 ) -> Result<IngestReport> {
-    if rows == 0 {
-        // A source with no events writes nothing, not even a marker.
-        return Ok(IngestReport {
-            source: source.to_owned(),
-            ingest_id: id.as_str().to_owned(),
-            rows,
-            files: vec![],
-            already_landed: false,
-        });
-    }
     let mut files = Vec::new();
     for (relative, bytes) in encoded {
         location
@@ -131,23 +127,6 @@ pub(crate) async fn land(
             .await?;
         files.push(relative);
     }
-    let marker = format!(
-        "{{\"source\": {}, \"rows\": {}, \"files\": [{}]}}\n",
-        json_string(source),
-        rows,
-        files
-            .iter()
-            .map(|f| json_string(f))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    location
-        .store()
-        .put(
-            &location.child(&format!("{COMMITS_DIR}/{}.json", id.as_str())),
-            PutPayload::from(marker.into_bytes()),
-        )
-        .await?;
     Ok(IngestReport {
         source: source.to_owned(),
         ingest_id: id.as_str().to_owned(),
@@ -155,21 +134,4 @@ pub(crate) async fn land(
         files,
         already_landed: false,
     })
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                write!(out, "\\u{:04x}", c as u32).expect("string");
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

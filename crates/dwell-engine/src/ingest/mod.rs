@@ -24,7 +24,10 @@ use crate::error::{Error, Result};
 
 pub use source::{SourceFormat, validate_source};
 
+pub(crate) use landing::{is_committed, parquet_bytes};
+
 use crate::Engine;
+use crate::persisted::Pending;
 use crate::tenant::{self, Scope};
 
 pub use crate::events::{OPTIONAL_COLUMNS, REQUIRED_COLUMNS};
@@ -157,8 +160,8 @@ impl Engine {
         self.land(source, id, schema, batches, refresh).await
     }
 
-    /// Validates, lands and (unless told not to, for a run of ingests) refreshes; the caller
-    /// holds the ingest lock.
+    /// Validates, lands, commits with the sessions it implies and (unless told not to)
+    /// refreshes; the caller holds the ingest lock.
     async fn land(
         &self,
         source: &str,
@@ -166,6 +169,34 @@ impl Engine {
         schema: &SchemaRef,
         batches: &[RecordBatch],
         refresh: bool,
+    ) -> Result<IngestReport> {
+        let mut pending = Pending {
+            summary: format!("ingest {} ({source})", id.as_str()),
+            ..Pending::default()
+        };
+        let report = self
+            .stage(source, id, schema, batches, &mut pending)
+            .await?;
+        if report.rows == 0 {
+            // A source with no events commits nothing.
+            return Ok(report);
+        }
+        self.commit(&pending).await?;
+        if refresh {
+            self.refresh().await?;
+        }
+        Ok(report)
+    }
+
+    /// Validates and puts an ingest's files, not yet visible, and adds it to `pending`; the
+    /// caller holds the ingest lock and commits.
+    pub(crate) async fn stage(
+        &self,
+        source: &str,
+        id: &IngestId,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        pending: &mut Pending,
     ) -> Result<IngestReport> {
         let landed = if self.parquet_files("events").await?.is_empty() {
             None
@@ -179,21 +210,34 @@ impl Engine {
             Arc::clone(schema),
             batches.to_vec(),
         );
-        let (rows, encoded) = tokio::task::spawn_blocking(move || {
+        let (rows, encoded, touched) = tokio::task::spawn_blocking(move || {
             let batch = normalize::normalize(&source_owned, &schema, &batches, landed.as_deref())?;
-            Ok::<_, Error>((batch.num_rows(), landing::encode(&id_owned, &batch)?))
+            let mut touched = Pending::default();
+            touched.touch(&batch)?;
+            Ok::<_, Error>((
+                batch.num_rows(),
+                landing::encode(&id_owned, &batch)?,
+                touched.touched,
+            ))
         })
         .await
         .map_err(|e| Error::ingest(source, None, format!("ingest failed: {e}")))??;
-        let report = landing::land(&self.location, source, id, rows, encoded).await?;
-        if refresh {
-            self.refresh().await?;
+        let report = landing::put_files(&self.location, source, id, rows, encoded).await?;
+        if rows > 0 {
+            pending.ingests.push(id.as_str().to_owned());
+            for (user, time) in touched {
+                pending
+                    .touched
+                    .entry(user)
+                    .and_modify(|t| *t = (*t).min(time))
+                    .or_insert(time);
+            }
         }
         Ok(report)
     }
 }
 
-fn already_landed(source: &str, id: &IngestId) -> IngestReport {
+pub(crate) fn already_landed(source: &str, id: &IngestId) -> IngestReport {
     IngestReport {
         source: source.to_owned(),
         ingest_id: id.as_str().to_owned(),

@@ -124,7 +124,10 @@ impl Engine {
                 continue;
             }
             let table = self.ctx.table_provider(name).await?;
-            let table: Arc<dyn TableProvider> = if matches!(name, "events" | "users") {
+            let table: Arc<dyn TableProvider> = if matches!(
+                name,
+                "events" | "users" | crate::persisted::ROWS_TABLE | crate::persisted::CHANGES_TABLE
+            ) {
                 match AccountScoped::new(table, account) {
                     Some(scoped) => Arc::new(scoped),
                     None => continue,

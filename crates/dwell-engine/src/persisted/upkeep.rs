@@ -1,0 +1,692 @@
+//! What one commit changes in the persisted sessions: the sessions of the users its events
+//! touch, recomputed from the session before their earliest new event, and the end reasons
+//! that the accounts' newest events move.
+//!
+//! Why recomputing from a session start gives what a full recompute gives (SESSIONS.md §2-4):
+//! the restart session `S` is the last one of the user starting before the earliest new event,
+//! moved back while the session before it ends at `S`'s first instant, so no earlier event
+//! shares that instant. Every new event is later than `S`'s first event, so the boundary before
+//! `S` (which depends on that event, the one before it and their session's start only) still
+//! holds, `S` still starts at the same event, with the same id (no earlier event shares its
+//! time), and every session before `S` is unchanged. From `S` on, the walk is the same walk as a
+//! full one given the same events, numbered after `S`'s predecessors. The one state that
+//! crosses `S` is duplicate detection: an event from `S` on whose `event_id` an earlier event
+//! of the user already carries is a duplicate (the earlier comes first in timeline order), so
+//! such events are dropped before the walk. The end reason of a user's last session depends on
+//! the account's newest event: it is evaluated here against the newest after the commit, and
+//! the last sessions of untouched users whose reason that moves are rewritten too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
+};
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampNanosecondType};
+use arrow::row::{RowConverter, SortField};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::create_views;
+use crate::context::ContextFactory;
+use crate::error::{Error, Result};
+use crate::events;
+use crate::settings::Settings;
+use crate::views::literal;
+
+/// A user: (account, user id).
+pub(crate) type UserKey = (Option<String>, String);
+
+/// The columns of `sessions` (SESSIONS.md §4), in order: what a change log row carries and
+/// what two versions of a session are compared on.
+pub(crate) const SESSION_COLUMNS: [&str; 16] = [
+    "session_id",
+    "account_id",
+    "user_id",
+    "app_id",
+    "tab_id",
+    "session_seq",
+    "start_time",
+    "end_time",
+    "duration_seconds",
+    "event_count",
+    "page_views",
+    "user_actions",
+    "content_engagements",
+    "end_reason",
+    "timeout_seconds",
+    "day",
+];
+
+/// The stored form's own columns after the session's: whether the end reason follows the
+/// account's newest event, which version of the row this is, insert or retract, and the
+/// commit that wrote it.
+const PENDING: &str = "pending_end";
+const ROW_VERSION: &str = "row_version";
+const OP: &str = "op";
+const COMMIT_SEQ: &str = "commit_seq";
+const COMMIT_TIME: &str = "commit_time";
+
+/// What is recomputed.
+#[derive(Debug)]
+pub(crate) enum Scope {
+    /// Everything, from all events.
+    Full,
+    /// These users, each from its session before its earliest new event (ns).
+    Users(HashMap<UserKey, i64>),
+}
+
+/// A commit's outcome.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// After a full recompute: the live sessions, whole.
+    pub base: Option<RecordBatch>,
+    /// Retracted and inserted rows (the change log's rows of this commit).
+    pub delta: RecordBatch,
+    /// Users recomputed.
+    pub users: usize,
+}
+
+/// The inputs: a context with `events` (every event the commit makes visible) and, when
+/// sessions are persisted, `_dwell_session_rows`; the settings; the commit.
+pub(crate) struct Upkeep<'a> {
+    pub ctx: &'a SessionContext,
+    pub contexts: &'a ContextFactory,
+    pub settings: &'a Settings,
+    pub seq: u64,
+    pub time_ns: i64,
+    /// Every event file follows dwell's layout (a `date=D` folder holds day D's events, UTC), so
+    /// the `date` column may prune.
+    pub dated: bool,
+    pub has_rows: bool,
+}
+
+/// The stored form of sessions: [`SESSION_COLUMNS`] as `sessions` gives them (strings as
+/// `Utf8`), then the stored form's own.
+pub(crate) async fn storage_schema(
+    contexts: &ContextFactory,
+    ctx: &SessionContext,
+    settings: &Settings,
+) -> Result<SchemaRef> {
+    let scratch = contexts.local_sibling_of(ctx)?;
+    let empty = MemTable::try_new(
+        Arc::new(events::events_schema(&DataType::Utf8)),
+        vec![vec![]],
+    )?;
+    scratch.register_table("events", Arc::new(empty))?;
+    create_views(&scratch, settings).await?;
+    let sessions = scratch.table("sessions").await?;
+    let mut fields: Vec<Field> = SESSION_COLUMNS
+        .iter()
+        .map(|name| {
+            let field = sessions.schema().field_with_unqualified_name(name)?;
+            let data_type = match field.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                other => other.clone(),
+            };
+            Ok(Field::new(*name, data_type, true))
+        })
+        .collect::<datafusion::error::Result<_>>()?;
+    fields.push(Field::new(PENDING, DataType::Boolean, false));
+    fields.push(Field::new(ROW_VERSION, DataType::Int64, false));
+    fields.push(Field::new(OP, DataType::Utf8, false));
+    fields.push(Field::new(COMMIT_SEQ, DataType::Int64, false));
+    fields.push(Field::new(COMMIT_TIME, events::event_time_type(), false));
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The live rows, as SQL over `_dwell_session_rows`: inserted and not retracted.
+pub(crate) fn live_rows_sql(table: &str) -> String {
+    format!(
+        "SELECT r.* FROM {table} r
+WHERE r.op = 'insert' AND NOT EXISTS (
+  SELECT 1 FROM {table} x
+  WHERE x.op = 'retract' AND x.session_id = r.session_id AND x.row_version = r.row_version)"
+    )
+}
+
+impl Upkeep<'_> {
+    pub(crate) async fn run(&self, scope: Scope) -> Result<Outcome> {
+        let schema = storage_schema(self.contexts, self.ctx, self.settings).await?;
+        if self.has_rows {
+            self.ctx.deregister_table("_dwell_live")?;
+            self.ctx
+                .sql(&format!(
+                    "CREATE VIEW _dwell_live AS {}",
+                    live_rows_sql("_dwell_session_rows")
+                ))
+                .await?;
+        }
+        match scope {
+            Scope::Full => self.full(&schema).await,
+            Scope::Users(users) => {
+                if self.has_rows {
+                    self.users(&schema, users).await
+                } else {
+                    self.full(&schema).await
+                }
+            }
+        }
+    }
+
+    async fn full(&self, schema: &SchemaRef) -> Result<Outcome> {
+        let events = self.ctx.table_provider("events").await?;
+        let computed = self.sessions_over(events).await?;
+        // Over all events, the view's end reasons are final.
+        let new = self.stored(schema, &computed, &HashMap::new(), None)?;
+        let old = if self.has_rows {
+            self.collect(schema, "SELECT * FROM _dwell_live").await?
+        } else {
+            RecordBatch::new_empty(Arc::clone(schema))
+        };
+        let users = distinct_users(&new)?;
+        let delta = self.delta(schema, &old, &new)?;
+        Ok(Outcome {
+            base: Some(new),
+            delta,
+            users,
+        })
+    }
+
+    async fn users(&self, schema: &SchemaRef, users: HashMap<UserKey, i64>) -> Result<Outcome> {
+        let restarts = self.restarts(&users).await?;
+        self.ctx.deregister_table("_dwell_restart")?;
+        self.ctx
+            .register_table("_dwell_restart", restart_table(&restarts)?)?;
+        let window = self.window_events().await?;
+        let computed = self.sessions_over(window).await?;
+        let offsets: HashMap<UserKey, i64> = restarts
+            .iter()
+            .map(|(user, restart)| (user.clone(), restart.map_or(0, |(_, offset)| offset)))
+            .collect();
+        let same_user =
+            "(l.account_id IS NOT DISTINCT FROM r.account_id) AND l.user_id = r.user_id";
+        let replaced = self
+            .collect(
+                schema,
+                &format!(
+                    "SELECT l.* FROM _dwell_live l JOIN _dwell_restart r ON {same_user}
+                     WHERE r.restart_time IS NULL OR l.session_seq > r.seq_offset"
+                ),
+            )
+            .await?;
+        // The newest end of each account's sessions that stay, then with the new ones.
+        let kept = self
+            .run_sql(&format!(
+                "SELECT l.account_id, max(l.end_time) AS newest FROM _dwell_live l
+                 LEFT JOIN _dwell_restart r ON {same_user}
+                 WHERE r.user_id IS NULL OR (r.restart_time IS NOT NULL AND l.session_seq <= r.seq_offset)
+                 GROUP BY l.account_id"
+            ))
+            .await?;
+        let mut newest: HashMap<Option<String>, i64> = HashMap::new();
+        for batch in &kept {
+            let accounts = strings(batch.column(0))?;
+            let times = nanos(batch.column(1))?;
+            for row in 0..batch.num_rows() {
+                if times.is_valid(row) {
+                    bump(&mut newest, optional(&accounts, row), times.value(row));
+                }
+            }
+        }
+        let accounts = strings(column(&computed, "account_id")?)?;
+        let ends = nanos(column(&computed, "end_time")?)?;
+        for row in 0..computed.num_rows() {
+            bump(&mut newest, optional(&accounts, row), ends.value(row));
+        }
+        let new = self.stored(schema, &computed, &offsets, Some(&newest))?;
+        // Untouched users' last sessions whose end reason the new newest events move.
+        let pending = self
+            .collect(
+                schema,
+                &format!(
+                    "SELECT l.* FROM _dwell_live l LEFT JOIN _dwell_restart r ON {same_user}
+                     WHERE l.{PENDING} AND r.user_id IS NULL"
+                ),
+            )
+            .await?;
+        let (moved_old, moved_new) = self.moved(schema, &pending, &newest)?;
+        let old = concat_batches(schema, [&replaced, &moved_old])?;
+        let new = concat_batches(schema, [&new, &moved_new])?;
+        let delta = self.delta(schema, &old, &new)?;
+        Ok(Outcome {
+            base: None,
+            delta,
+            users: restarts.len(),
+        })
+    }
+
+    /// Each user's restart: `None` to recompute all its sessions, else the start of the
+    /// restart session and the number of sessions before it.
+    async fn restarts(
+        &self,
+        users: &HashMap<UserKey, i64>,
+    ) -> Result<BTreeMap<UserKey, Option<(i64, i64)>>> {
+        let touched = touched_table(users)?;
+        self.ctx.deregister_table("_dwell_touched")?;
+        self.ctx.register_table("_dwell_touched", touched)?;
+        let batches = self
+            .run_sql(
+                "SELECT l.account_id, l.user_id, l.session_seq, l.start_time, l.end_time
+                 FROM _dwell_live l JOIN _dwell_touched t
+                   ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id",
+            )
+            .await?;
+        let mut sessions: HashMap<UserKey, Vec<(i64, i64, i64)>> = HashMap::new();
+        for batch in &batches {
+            let accounts = strings(batch.column(0))?;
+            let user_ids = strings(batch.column(1))?;
+            let seqs = cast(batch.column(2), &DataType::Int64)?;
+            let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
+            let starts = nanos(batch.column(3))?;
+            let ends = nanos(batch.column(4))?;
+            for row in 0..batch.num_rows() {
+                sessions
+                    .entry((optional(&accounts, row), user_ids.value(row).to_owned()))
+                    .or_default()
+                    .push((seqs.value(row), starts.value(row), ends.value(row)));
+            }
+        }
+        let mut restarts = BTreeMap::new();
+        for (user, first_new) in users {
+            let mut own = sessions.remove(user).unwrap_or_default();
+            own.sort_unstable();
+            // The last session starting before the first new event ...
+            let mut at = own.iter().rposition(|&(_, start, _)| start < *first_new);
+            // ... moved back while the session before it ends at its first instant.
+            while let Some(i) = at {
+                if i > 0 && own[i - 1].2 >= own[i].1 {
+                    at = Some(i - 1);
+                } else {
+                    break;
+                }
+            }
+            let restart = at.map(|i| (own[i].1, own[i].0 - 1));
+            restarts.insert(user.clone(), restart);
+        }
+        Ok(restarts)
+    }
+
+    /// The touched users' events from their restarts on, less those whose `event_id` an
+    /// earlier event of the user carries.
+    async fn window_events(&self) -> Result<Arc<dyn TableProvider>> {
+        let events = self.ctx.table_provider("events").await?;
+        let schema = events.schema();
+        let has = |c: &str| schema.field_with_name(c).is_ok();
+        let optional = |c: &str| {
+            if has(c) {
+                format!("e.{c}")
+            } else {
+                "CAST(NULL AS VARCHAR)".to_owned()
+            }
+        };
+        let account = optional("account_id");
+        let event_id = optional("event_id");
+        let same_user =
+            format!("({account} IS NOT DISTINCT FROM r.account_id) AND e.user_id = r.user_id");
+        // Day folders hold their UTC day's events only where dwell wrote every file.
+        let (mut from_day, mut to_day) = (String::new(), String::new());
+        if self.dated && has(crate::ingest::PARTITION_COLUMN) {
+            let bounds = self
+                .run_sql(
+                    "SELECT bool_and(restart_time IS NOT NULL) AS all_restart,
+                            CAST(min(restart_time) AS DATE) AS first_day,
+                            CAST(max(restart_time) AS DATE) AS last_day
+                     FROM _dwell_restart",
+                )
+                .await?;
+            if let Some(batch) = bounds.first()
+                && batch.num_rows() == 1
+            {
+                let all = batch.column(0).as_boolean();
+                let days = cast(batch.column(1), &DataType::Utf8)?;
+                let last = cast(batch.column(2), &DataType::Utf8)?;
+                if all.is_valid(0) && all.value(0) && days.is_valid(0) {
+                    from_day = format!(
+                        " AND e.date >= DATE {}",
+                        literal(days.as_string::<i32>().value(0))
+                    );
+                }
+                if last.is_valid(0) {
+                    to_day = format!(
+                        " AND e.date <= DATE {}",
+                        literal(last.as_string::<i32>().value(0))
+                    );
+                }
+            }
+        }
+        let mut sql = format!(
+            "WITH w AS (
+  SELECT e.event_time, e.user_id, e.app_id, e.tab_id, e.event_type,
+         {account} AS account_id, {event_id} AS event_id
+  FROM events e JOIN _dwell_restart r ON {same_user}
+  WHERE (r.restart_time IS NULL OR e.event_time >= r.restart_time){from_day}
+)"
+        );
+        if has("event_id") {
+            write!(
+                sql,
+                ",
+earlier AS (
+  SELECT {account} AS account_id, e.user_id, e.event_id
+  FROM events e JOIN _dwell_restart r ON {same_user}
+  WHERE r.restart_time IS NOT NULL AND e.event_time < r.restart_time
+    AND e.event_id IS NOT NULL{to_day}
+)
+SELECT w.* FROM w LEFT JOIN earlier x
+  ON (x.account_id IS NOT DISTINCT FROM w.account_id) AND x.user_id = w.user_id
+     AND x.event_id = w.event_id
+WHERE x.user_id IS NULL"
+            )
+            .expect("string");
+        } else {
+            sql.push_str("\nSELECT * FROM w");
+        }
+        let frame = self.ctx.sql(&sql).await.map_err(|e| in_upkeep(e, &sql))?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+    }
+
+    /// The sessions of `events` by the views' own SQL, each with whether it is its user's last.
+    async fn sessions_over(&self, events: Arc<dyn TableProvider>) -> Result<RecordBatch> {
+        let scratch = self.contexts.local_sibling_of(self.ctx)?;
+        scratch.register_table("events", events)?;
+        create_views(&scratch, self.settings).await?;
+        let frame = scratch
+            .sql(
+                "SELECT s.*, s.session_seq = max(s.session_seq)
+                   OVER (PARTITION BY s.account_id, s.user_id) AS is_last
+                 FROM sessions s",
+            )
+            .await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(concat_batches(&schema, &batches)?)
+    }
+
+    /// Computed sessions in the stored form: numbered after `offsets`, and with the end reason
+    /// of a user's last session evaluated against `newest` when given.
+    fn stored(
+        &self,
+        schema: &SchemaRef,
+        computed: &RecordBatch,
+        offsets: &HashMap<UserKey, i64>,
+        newest: Option<&HashMap<Option<String>, i64>>,
+    ) -> Result<RecordBatch> {
+        let rows = computed.num_rows();
+        let accounts = strings(column(computed, "account_id")?)?;
+        let user_ids = strings(column(computed, "user_id")?)?;
+        let seqs = cast(column(computed, "session_seq")?, &DataType::Int64)?;
+        let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
+        let last = column(computed, "is_last")?.as_boolean();
+        let reasons = strings(column(computed, "end_reason")?)?;
+        let ends = nanos(column(computed, "end_time")?)?;
+        let timeouts = cast(column(computed, "timeout_seconds")?, &DataType::Float64)?;
+        let timeouts = timeouts.as_primitive::<arrow::datatypes::Float64Type>();
+        let mut seq_out = Vec::with_capacity(rows);
+        let mut pending = Vec::with_capacity(rows);
+        let mut reason_out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let user = (optional(&accounts, row), user_ids.value(row).to_owned());
+            seq_out.push(seqs.value(row) + offsets.get(&user).copied().unwrap_or(0));
+            let reason = reasons.value(row);
+            let is_pending = last.value(row) && matches!(reason, "open" | "timeout");
+            pending.push(is_pending);
+            reason_out.push(match newest {
+                Some(newest) if is_pending => {
+                    self.reason(newest[&user.0], ends.value(row), timeouts.value(row))
+                }
+                _ => reason,
+            });
+        }
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let values: ArrayRef = match field.name().as_str() {
+                "session_seq" => cast(&Int64Array::from(seq_out.clone()), field.data_type())?,
+                "end_reason" => Arc::new(StringArray::from(reason_out.clone())),
+                PENDING => Arc::new(BooleanArray::from(pending.clone())),
+                ROW_VERSION | COMMIT_SEQ => Arc::new(Int64Array::from(vec![self.seq_i64(); rows])),
+                OP => Arc::new(StringArray::from(vec!["insert"; rows])),
+                COMMIT_TIME => commit_time(self.time_ns, rows),
+                name => cast(column(computed, name)?, field.data_type())?,
+            };
+            columns.push(values);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+
+    /// The end reason of a user's last session without a closing event (SESSIONS.md §3), as
+    /// the `sessions` view computes it.
+    fn reason(&self, newest: i64, end: i64, timeout_seconds: f64) -> &'static str {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "the view compares the gap as a DOUBLE too"
+        )]
+        let gap = newest.saturating_sub(end) as f64;
+        let limit = timeout_seconds * 1e9;
+        let splits = if self.settings.split_on_equal_gap {
+            gap >= limit
+        } else {
+            gap > limit
+        };
+        if splits { "timeout" } else { "open" }
+    }
+
+    /// Of `pending` rows (last sessions of untouched users), those whose end reason differs
+    /// under `newest`: as they are, and as they become.
+    fn moved(
+        &self,
+        schema: &SchemaRef,
+        pending: &RecordBatch,
+        newest: &HashMap<Option<String>, i64>,
+    ) -> Result<(RecordBatch, RecordBatch)> {
+        let accounts = strings(column(pending, "account_id")?)?;
+        let reasons = strings(column(pending, "end_reason")?)?;
+        let ends = nanos(column(pending, "end_time")?)?;
+        let timeouts = cast(column(pending, "timeout_seconds")?, &DataType::Float64)?;
+        let timeouts = timeouts.as_primitive::<arrow::datatypes::Float64Type>();
+        let mut keep = Vec::with_capacity(pending.num_rows());
+        let mut reason_out = Vec::new();
+        for row in 0..pending.num_rows() {
+            let account = optional(&accounts, row);
+            let now = newest
+                .get(&account)
+                .map(|newest| self.reason(*newest, ends.value(row), timeouts.value(row)));
+            let moves = now.is_some_and(|now| now != reasons.value(row));
+            keep.push(moves);
+            if let (true, Some(now)) = (moves, now) {
+                reason_out.push(now);
+            }
+        }
+        let old = filter_record_batch(pending, &BooleanArray::from(keep))?;
+        let rows = old.num_rows();
+        let mut columns = old.columns().to_vec();
+        for (i, field) in schema.fields().iter().enumerate() {
+            match field.name().as_str() {
+                "end_reason" => columns[i] = Arc::new(StringArray::from(reason_out.clone())),
+                ROW_VERSION | COMMIT_SEQ => {
+                    columns[i] = Arc::new(Int64Array::from(vec![self.seq_i64(); rows]));
+                }
+                COMMIT_TIME => columns[i] = commit_time(self.time_ns, rows),
+                _ => {}
+            }
+        }
+        let new = RecordBatch::try_new(Arc::clone(schema), columns)?;
+        Ok((old, new))
+    }
+
+    /// The change rows from `old` to `new` (each keyed by session id): a retraction of every
+    /// old row that is gone or differs, an insertion of every new row that is new or differs.
+    fn delta(
+        &self,
+        schema: &SchemaRef,
+        old: &RecordBatch,
+        new: &RecordBatch,
+    ) -> Result<RecordBatch> {
+        let compared: Vec<usize> = (0..SESSION_COLUMNS.len()).collect();
+        let converter = RowConverter::new(
+            compared
+                .iter()
+                .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+                .collect(),
+        )?;
+        let old_rows = converter.convert_columns(old.project(&compared)?.columns())?;
+        let new_rows = converter.convert_columns(new.project(&compared)?.columns())?;
+        let old_ids = strings(old.column(0))?;
+        let new_ids = strings(new.column(0))?;
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(old.num_rows());
+        for row in 0..old.num_rows() {
+            by_id.insert(old_ids.value(row), row);
+        }
+        let mut unchanged_old = vec![false; old.num_rows()];
+        let mut insert = vec![true; new.num_rows()];
+        for (row, insert) in insert.iter_mut().enumerate() {
+            if let Some(&at) = by_id.get(new_ids.value(row))
+                && old_rows.row(at) == new_rows.row(row)
+            {
+                unchanged_old[at] = true;
+                *insert = false;
+            }
+        }
+        let retract: BooleanArray = unchanged_old.iter().map(|u| Some(!u)).collect();
+        let retracted = filter_record_batch(old, &retract)?;
+        let rows = retracted.num_rows();
+        let mut columns = retracted.columns().to_vec();
+        for (i, field) in schema.fields().iter().enumerate() {
+            match field.name().as_str() {
+                OP => columns[i] = Arc::new(StringArray::from(vec!["retract"; rows])),
+                COMMIT_SEQ => columns[i] = Arc::new(Int64Array::from(vec![self.seq_i64(); rows])),
+                COMMIT_TIME => columns[i] = commit_time(self.time_ns, rows),
+                _ => {}
+            }
+        }
+        let retracted = RecordBatch::try_new(Arc::clone(schema), columns)?;
+        let inserted = filter_record_batch(new, &BooleanArray::from(insert))?;
+        Ok(concat_batches(schema, [&retracted, &inserted])?)
+    }
+
+    async fn collect(&self, schema: &SchemaRef, sql: &str) -> Result<RecordBatch> {
+        let batches = self.run_sql(sql).await?;
+        let batches = batches
+            .iter()
+            .map(|batch| conform(batch, schema))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(concat_batches(schema, &batches)?)
+    }
+
+    /// Runs one of the upkeep's statements; its errors say which.
+    async fn run_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let frame = self.ctx.sql(sql).await.map_err(|e| in_upkeep(e, sql))?;
+        frame.collect().await.map_err(|e| in_upkeep(e, sql))
+    }
+
+    fn seq_i64(&self) -> i64 {
+        i64::try_from(self.seq).unwrap_or(i64::MAX)
+    }
+}
+
+/// An upkeep statement's error: internal (the statements are the engine's), with the SQL.
+fn in_upkeep(e: datafusion::error::DataFusionError, sql: &str) -> Error {
+    Error::DataFusion(e.context(format!("keeping the persisted sessions up to date: {sql}")))
+}
+
+/// `batch` with `schema`'s columns, by name, cast to its types.
+pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| Ok(cast(column(batch, field.name())?, field.data_type())?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Internal(format!("sessions upkeep: no column {name}")))
+}
+
+fn strings(values: &ArrayRef) -> Result<StringArray> {
+    Ok(cast(values, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
+fn nanos(values: &ArrayRef) -> Result<TimestampNanosecondArray> {
+    Ok(cast(values, &events::event_time_type())?
+        .as_primitive::<TimestampNanosecondType>()
+        .clone())
+}
+
+fn optional(values: &StringArray, row: usize) -> Option<String> {
+    values.is_valid(row).then(|| values.value(row).to_owned())
+}
+
+fn bump(newest: &mut HashMap<Option<String>, i64>, account: Option<String>, time: i64) {
+    let entry = newest.entry(account).or_insert(time);
+    *entry = (*entry).max(time);
+}
+
+fn commit_time(time_ns: i64, rows: usize) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from(vec![time_ns; rows]).with_timezone("UTC"))
+}
+
+fn distinct_users(rows: &RecordBatch) -> Result<usize> {
+    let accounts = strings(column(rows, "account_id")?)?;
+    let users = strings(column(rows, "user_id")?)?;
+    let mut seen = std::collections::HashSet::new();
+    for row in 0..rows.num_rows() {
+        seen.insert((optional(&accounts, row), users.value(row)));
+    }
+    Ok(seen.len())
+}
+
+fn touched_table(users: &HashMap<UserKey, i64>) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("user_id", DataType::Utf8, false),
+    ]));
+    let accounts: StringArray = users.keys().map(|(a, _)| a.as_deref()).collect();
+    let ids: StringArray = users.keys().map(|(_, u)| Some(u.as_str())).collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(accounts), Arc::new(ids)])?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn restart_table(
+    restarts: &BTreeMap<UserKey, Option<(i64, i64)>>,
+) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("restart_time", events::event_time_type(), true),
+        Field::new("seq_offset", DataType::Int64, false),
+    ]));
+    let accounts: StringArray = restarts.keys().map(|(a, _)| a.as_deref()).collect();
+    let ids: StringArray = restarts.keys().map(|(_, u)| Some(u.as_str())).collect();
+    let times = TimestampNanosecondArray::from(
+        restarts
+            .values()
+            .map(|r| r.map(|(t, _)| t))
+            .collect::<Vec<_>>(),
+    )
+    .with_timezone("UTC");
+    let offsets = Int64Array::from(
+        restarts
+            .values()
+            .map(|r| r.map_or(0, |(_, o)| o))
+            .collect::<Vec<_>>(),
+    );
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(accounts),
+            Arc::new(ids),
+            Arc::new(times),
+            Arc::new(offsets),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}

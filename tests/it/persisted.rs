@@ -1,0 +1,392 @@
+//! Persisted sessions (`_dwell/sessions`): kept up by every commit, equal after any sequence of
+//! ingests to a full recompute (`sessions_with()`) and to the reference, every column; the
+//! change log replays to them; a failed put of a commit leaves the previous state; two engines
+//! committing at once lose nothing; foreign files and a changed `dwell.toml` never give stale
+//! answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use dwell_engine::{DataLocation, Engine, IngestId, Settings};
+use proptest::prelude::*;
+
+use crate::support::{
+    Expected, expected_sessions, ints, query, reference_events, sessions_of, texts,
+};
+
+/// 2026-11-02T00:00:00Z.
+const DAY0: i64 = 1_793_577_600_000_000_000;
+const MINUTE: i64 = 60_000_000_000;
+
+/// One generated event: (account, user, app, tab, type, minute, second, event id).
+type Ev = (u8, u8, u8, u8, u8, i64, i64, Option<u8>);
+
+fn event() -> impl Strategy<Value = Ev> {
+    (
+        0u8..3,
+        0u8..4,
+        0u8..3,
+        0u8..3,
+        0u8..9,
+        // Clusters: a morning, the hours around the first midnight, a day later.
+        prop_oneof![0i64..240, 1_380i64..1_500, 2_880i64..3_000],
+        0i64..3,
+        prop::option::weighted(0.7, 0u8..40),
+    )
+}
+
+/// An ingest: its events, and how late they come (minutes subtracted from every time).
+fn ingest() -> impl Strategy<Value = (Vec<Ev>, i64)> {
+    (
+        prop::collection::vec(event(), 1..30),
+        prop_oneof![Just(0i64), 1i64..40, Just(1_440), Just(2_880)],
+    )
+}
+
+fn batch(events: &[Ev], late_minutes: i64) -> RecordBatch {
+    const TYPES: [&str; 9] = [
+        "page_view",
+        "page_view",
+        "user_action",
+        "content_engagement",
+        "tab_close",
+        "tab_hidden",
+        "tab_visible",
+        "tab_open",
+        "custom",
+    ];
+    let text = |values: Vec<Option<String>>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let times: Vec<i64> = events
+        .iter()
+        .map(|e| DAY0 + 3 * 1_440 * MINUTE + (e.5 - late_minutes) * MINUTE + e.6 * 1_000_000_000)
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("account_id", DataType::Utf8, true),
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("app_id", DataType::Utf8, true),
+            Field::new("tab_id", DataType::Utf8, true),
+            Field::new("event_type", DataType::Utf8, false),
+            Field::new("event_id", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+            text(
+                events
+                    .iter()
+                    .map(|e| (e.0 < 2).then(|| format!("acct-{}", e.0)))
+                    .collect(),
+            ),
+            text(events.iter().map(|e| Some(format!("u{}", e.1))).collect()),
+            text(
+                events
+                    .iter()
+                    .map(|e| Some(["crm", "hr", "wiki"][usize::from(e.2)].to_owned()))
+                    .collect(),
+            ),
+            text(
+                events
+                    .iter()
+                    .map(|e| (e.3 < 2).then(|| format!("t{}", e.3)))
+                    .collect(),
+            ),
+            text(
+                events
+                    .iter()
+                    .map(|e| Some(TYPES[usize::from(e.4)].to_owned()))
+                    .collect(),
+            ),
+            // Ids repeat across ingests: duplicates, late or early.
+            text(
+                events
+                    .iter()
+                    .map(|e| e.7.map(|i| format!("e{i}")))
+                    .collect(),
+            ),
+        ],
+    )
+    .expect("batch")
+}
+
+async fn land(engine: &Engine, batch: &RecordBatch) {
+    let id = IngestId::of_batches(std::slice::from_ref(batch)).expect("id");
+    engine
+        .ingest_batches("test", &id, &batch.schema(), std::slice::from_ref(batch))
+        .await
+        .expect("ingest");
+}
+
+fn settings(variant: u8) -> Settings {
+    let mut settings = Settings::default();
+    settings
+        .app_timeouts
+        .insert("hr".to_owned(), Duration::from_mins(5));
+    if variant >= 1 {
+        settings.max_session_duration = Some(Duration::from_mins(50));
+    }
+    if variant >= 2 {
+        settings.day_boundary = true;
+        settings.time_zone = "America/New_York".parse().expect("zone");
+        settings.split_on_equal_gap = true;
+    }
+    settings
+}
+
+/// `sessions` reads the persisted sessions: no sessionizing in its plan.
+async fn assert_reads_persisted(engine: &Engine, context: &str) {
+    let plan = texts(
+        &query(engine, "EXPLAIN SELECT count(*) FROM sessions").await,
+        "plan",
+    )
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
+    assert!(
+        plan.contains("sessions/rows") && !plan.contains("Sessionize"),
+        "{context}: sessions read from _dwell/sessions/rows: {plan}"
+    );
+}
+
+/// Applies `session_changes` commit by commit (retractions first, each of a row present as
+/// it is) and returns the sessions they make.
+async fn replayed(engine: &Engine) -> Vec<Expected> {
+    let commits = ints(
+        &query(
+            engine,
+            "SELECT DISTINCT commit_id FROM session_changes ORDER BY commit_id",
+        )
+        .await,
+        "commit_id",
+    );
+    let mut live: Vec<Expected> = Vec::new();
+    for commit in commits.into_iter().flatten() {
+        for op in ["retract", "insert"] {
+            let rows = sessions_of(
+                engine,
+                &format!(
+                    "(SELECT * FROM session_changes WHERE commit_id = {commit} AND op = '{op}') c"
+                ),
+            )
+            .await;
+            for row in rows {
+                if op == "insert" {
+                    live.push(row);
+                } else {
+                    let at = live.iter().position(|l| *l == row).unwrap_or_else(|| {
+                        panic!("commit {commit} retracts a row not live: {row:?}")
+                    });
+                    live.swap_remove(at);
+                }
+            }
+        }
+    }
+    // As `sessions_of` orders them: NULL accounts last.
+    in_order(live)
+}
+
+/// Sessions in one order whatever produced them (the views put NULL accounts last, the
+/// reference first).
+fn in_order(mut sessions: Vec<Expected>) -> Vec<Expected> {
+    sessions.sort_by(|a, b| {
+        (&a.account_id, &a.user_id, a.session_seq).cmp(&(&b.account_id, &b.user_id, b.session_seq))
+    });
+    sessions
+}
+
+async fn assert_exact(engine: &Engine, settings: &Settings, context: &str) {
+    let persisted = in_order(sessions_of(engine, "sessions").await);
+    let recomputed = in_order(sessions_of(engine, "sessions_with()").await);
+    let reference = in_order(expected_sessions(
+        &reference_events(engine, settings).await,
+        settings,
+    ));
+    assert_eq!(persisted, reference, "{context}: persisted vs reference");
+    assert_eq!(
+        recomputed, reference,
+        "{context}: sessions_with() vs reference"
+    );
+    assert_eq!(
+        replayed(engine).await,
+        persisted,
+        "{context}: the change log replays"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Random ingests (in order, late by minutes and days, out of order within a batch,
+    /// duplicates across ingests, across midnight, several accounts and a NULL one,
+    /// per-application timeouts, max duration and day boundary): after each, the persisted
+    /// sessions equal a full recompute and the reference, and the change log replays to them.
+    #[test]
+    fn persisted_sessions_equal_a_full_recompute_after_every_ingest(
+        ingests in prop::collection::vec(ingest(), 1..6),
+        variant in 0u8..3,
+    ) {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let settings = settings(variant);
+            let engine = Engine::builder(DataLocation::parse("memory://").expect("memory"))
+                .with_settings(settings.clone())
+                .build()
+                .await
+                .expect("engine");
+            for (i, (events, late)) in ingests.iter().enumerate() {
+                land(&engine, &batch(events, *late)).await;
+                let context = format!("after ingest {} of {}", i + 1, ingests.len());
+                assert_reads_persisted(&engine, &context).await;
+                assert_exact(&engine, &settings, &context).await;
+            }
+        });
+    }
+}
+
+fn sample(user_count: u8, minutes: i64, late: i64) -> RecordBatch {
+    let events: Vec<Ev> = (0..user_count)
+        .flat_map(|u| {
+            (0..minutes).map(move |m| {
+                let small = |v: i64| u8::try_from(v).expect("small");
+                (
+                    u % 2,
+                    u,
+                    small(m / 50 % 3),
+                    0,
+                    0,
+                    m * 7,
+                    0,
+                    Some(small(m % 40)),
+                )
+            })
+        })
+        .collect();
+    batch(&events, late)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_committing_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8").to_owned();
+    let open = || async {
+        Engine::builder(DataLocation::parse(&path).expect("location"))
+            .create_if_missing(true)
+            .build()
+            .await
+            .expect("engine")
+    };
+    let (first, second) = (open().await, open().await);
+    land(&first, &sample(2, 30, 0)).await;
+    let batches: Vec<RecordBatch> = (0..6).map(|i| sample(3, 20, 60 * i)).collect();
+    // Each engine ingests its own batches while the other does.
+    let left = async {
+        for b in batches.iter().step_by(2) {
+            land(&first, b).await;
+        }
+    };
+    let right = async {
+        for b in batches.iter().skip(1).step_by(2) {
+            land(&second, b).await;
+        }
+    };
+    tokio::join!(left, right);
+    let fresh = open().await;
+    let events = ints(
+        &query(&fresh, "SELECT count(*) AS n FROM events").await,
+        "n",
+    );
+    let expected = i64::try_from(60 + 6 * 60).expect("small");
+    assert_eq!(
+        events,
+        vec![Some(expected)],
+        "every ingest's events are there"
+    );
+    assert_reads_persisted(&fresh, "after concurrent ingests").await;
+    assert_exact(&fresh, &fresh.settings(), "after concurrent ingests").await;
+    let manifests = std::fs::read_dir(dir.path().join("_dwell/commits"))
+        .expect("commit log")
+        .count();
+    assert_eq!(
+        manifests, 7,
+        "seven commits, one after the other, none lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_files_and_changed_settings_never_give_stale_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = DataLocation::parse(dir.path().to_str().expect("utf-8")).expect("location");
+    let engine = Engine::builder(location.clone())
+        .create_if_missing(true)
+        .build()
+        .await
+        .expect("engine");
+    land(&engine, &sample(4, 40, 0)).await;
+    assert_reads_persisted(&engine, "after an ingest").await;
+
+    // A file placed by another tool, with a user's late events among the landed ones.
+    let foreign = dir.path().join("events/from-elsewhere");
+    std::fs::create_dir_all(&foreign).expect("dir");
+    let file = std::fs::File::create(foreign.join("late.parquet")).expect("file");
+    let late = sample(2, 25, 90);
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, late.schema(), None).expect("writer");
+    writer.write(&late).expect("write");
+    writer.close().expect("close");
+    engine.refresh().await.expect("refresh");
+    // Not covered: the views sessionize at query time, and are right.
+    let plan = texts(
+        &query(&engine, "EXPLAIN SELECT count(*) FROM sessions").await,
+        "plan",
+    )
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
+    assert!(plan.contains("Sessionize"), "recomputed: {plan}");
+    let settings = engine.settings();
+    let reference = in_order(expected_sessions(
+        &reference_events(&engine, &settings).await,
+        &settings,
+    ));
+    assert_eq!(
+        in_order(sessions_of(&engine, "sessions").await),
+        reference,
+        "foreign file"
+    );
+
+    // The next ingest covers the foreign file too.
+    land(&engine, &sample(1, 10, 200)).await;
+    assert_reads_persisted(&engine, "after the next ingest").await;
+    assert_exact(&engine, &settings, "foreign file covered").await;
+
+    // dwell.toml changed: recomputed at query time until a rebuild.
+    std::fs::write(dir.path().join("dwell.toml"), "default_timeout = \"4m\"\n").expect("toml");
+    engine.refresh().await.expect("refresh");
+    let changed = engine.settings();
+    assert_eq!(changed.default_timeout, Duration::from_mins(4));
+    let reference = in_order(expected_sessions(
+        &reference_events(&engine, &changed).await,
+        &changed,
+    ));
+    assert_eq!(
+        in_order(sessions_of(&engine, "sessions").await),
+        reference,
+        "changed settings"
+    );
+    let report = engine.rebuild().await.expect("rebuild");
+    assert!(report.retracted > 0 && report.inserted > 0, "{report:?}");
+    assert_reads_persisted(&engine, "after the rebuild").await;
+    assert_exact(&engine, &changed, "after the rebuild").await;
+    // A second rebuild finds nothing to change.
+    let again = engine.rebuild().await.expect("rebuild");
+    assert_eq!((again.retracted, again.inserted), (0, 0), "{again:?}");
+    assert_exact(&engine, &changed, "after a second rebuild").await;
+}
