@@ -31,6 +31,9 @@ pub enum Command {
     /// Recompute every persisted session from the events (after files were placed by other
     /// means or dwell.toml changed); the change log records what differs.
     Rebuild(RebuildArgs),
+    /// Merge small event and session files into few (the answers do not change); an ingest
+    /// also does this every 64 commits.
+    Compact(CompactArgs),
     /// Serve the tables and views to BI tools over Arrow Flight SQL (JDBC, ADBC, ...).
     Serve(ServeArgs),
     /// Run a Ballista scheduler for a cluster over the data location (see `--cluster`).
@@ -201,6 +204,17 @@ pub struct IngestArgs {
 pub struct RebuildArgs {
     #[command(flatten)]
     pub data: DataArg,
+}
+
+/// `dwell compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Delete files no commit has named for this long (queries that listed them before may
+    /// still read them meanwhile).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub grace: std::time::Duration,
 }
 
 /// `dwell sql`.

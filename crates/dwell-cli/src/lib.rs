@@ -33,6 +33,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<()> {
         Command::Ingest(args) => commands::ingest(args, out).await,
         Command::Sql(args) => commands::sql(args, out).await,
         Command::Rebuild(args) => commands::rebuild(args, out).await,
+        Command::Compact(args) => commands::compact(args, out).await,
         Command::Serve(args) => commands::serve(args, out).await,
         Command::Scheduler(args) => commands::scheduler(args, out).await,
         Command::Executor(args) => commands::executor(args, out).await,

@@ -500,22 +500,14 @@ fn chunks(budgets: &[u64]) -> Vec<(std::ops::Range<usize>, u64)> {
 }
 
 impl Engine {
-    /// Generates synthetic events into the location (see [`crate::generate`]): `users/users.parquet`,
-    /// a `dwell.toml` with the applications' timeouts when there is none, and the events through
-    /// the ingest path in chunks. `progress` hears the number of events landed so far.
-    pub async fn generate(
+    /// `users/users.parquet`, and a `dwell.toml` with the applications' timeouts when there is
+    /// none.
+    async fn write_users_and_settings(
         &self,
         options: &GenerateOptions,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Vec<IngestReport>> {
-        let users = users(options);
-        if users.is_empty() && options.events > 0 {
-            return Err(Error::InvalidOption {
-                option: "users",
-                reason: "must be at least 1 to generate events".into(),
-            });
-        }
-        let users_file = users_batch(options, &users);
+        users: &[User],
+    ) -> Result<()> {
+        let users_file = users_batch(options, users);
         let mut bytes = Vec::new();
         let mut writer =
             parquet::arrow::ArrowWriter::try_new(&mut bytes, users_file.schema(), None)?;
@@ -547,6 +539,26 @@ impl Engine {
                 )
                 .await?;
         }
+
+        Ok(())
+    }
+
+    /// Generates synthetic events into the location (see [`crate::generate`]): `users/users.parquet`,
+    /// a `dwell.toml` with the applications' timeouts when there is none, and the events through
+    /// the ingest path in chunks. `progress` hears the number of events landed so far.
+    pub async fn generate(
+        &self,
+        options: &GenerateOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<IngestReport>> {
+        let users = users(options);
+        if users.is_empty() && options.events > 0 {
+            return Err(Error::InvalidOption {
+                option: "users",
+                reason: "must be at least 1 to generate events".into(),
+            });
+        }
+        self.write_users_and_settings(options, &users).await?;
 
         let budgets = budgets(&users, options.events);
         let schema = event_schema();

@@ -1,6 +1,7 @@
 //! The commands, one module each, and what they share: opening the engine over the data
 //! location and waiting for the signal that stops a server.
 
+mod compact;
 mod executor;
 mod generate;
 mod ingest;
@@ -9,6 +10,7 @@ mod scheduler;
 mod serve;
 mod sql;
 
+pub(crate) use compact::compact;
 pub(crate) use executor::executor;
 pub(crate) use generate::generate;
 pub(crate) use ingest::ingest;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 
 pub use source::{SourceFormat, validate_source};
 
-pub(crate) use landing::{is_committed, parquet_bytes};
+pub(crate) use landing::{encode as encode_day_files, is_committed, parquet_bytes};
 
 use crate::Engine;
 use crate::persisted::Pending;
@@ -181,7 +181,11 @@ impl Engine {
             // A source with no events commits nothing.
             return Ok(report);
         }
-        self.commit(&pending).await?;
+        let commit = self.commit(&pending).await?;
+        if commit.since_compaction >= crate::persisted::compact::COMPACT_EVERY {
+            self.compact_locked(crate::persisted::compact::GRACE)
+                .await?;
+        }
         if refresh {
             self.refresh().await?;
         }

@@ -51,6 +51,10 @@ pub(crate) struct Manifest {
     pub changes: Vec<String>,
     /// What the commit did, for people reading the log.
     pub summary: String,
+    /// Commits since the last compaction (an ingest compacts when it reaches
+    /// `compact::COMPACT_EVERY`).
+    #[serde(default)]
+    pub since_compaction: u64,
 }
 
 fn manifest_name(seq: u64) -> String {

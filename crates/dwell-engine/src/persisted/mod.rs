@@ -17,8 +17,11 @@
 //! files, then its session files, then its manifest: one conditional put that makes all of it
 //! visible at once ([`crate::committed`]). What each commit recomputes is in [`upkeep`].
 
+pub(crate) mod compact;
 pub(crate) mod manifest;
 pub(crate) mod upkeep;
+
+pub use compact::CompactReport;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -206,6 +209,8 @@ pub struct CommitReport {
     pub inserted: usize,
     /// Whether everything was recomputed, and why.
     pub full: Option<String>,
+    /// Commits since the last compaction, this one included.
+    pub since_compaction: u64,
 }
 
 /// The store URL a commit's upkeep reads through (its pending ingests visible).
@@ -401,6 +406,7 @@ impl Engine {
             foreign,
             replaced: latest.map(|m| m.replaced.clone()).unwrap_or_default(),
             settings: settings_fingerprint(settings),
+            since_compaction: latest.map_or(0, |m| m.since_compaction) + 1,
             rows,
             changes,
             summary: match &full {
@@ -415,6 +421,7 @@ impl Engine {
                 retracted,
                 inserted,
                 full,
+                since_compaction: next.since_compaction,
             }))
         } else {
             // Another writer took this number: its state is the new base; ours is redone.
