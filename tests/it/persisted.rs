@@ -473,3 +473,24 @@ async fn compaction_merges_small_files_and_changes_no_answer() {
     land(&fresh, &sample(4, 12, 400)).await;
     assert_exact(&fresh, &settings, "an ingest after compaction").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_sessions_are_kept_and_read_under_any_partition_count() {
+    for partitions in [1, 2, 3, 4, 8] {
+        let engine = Engine::builder(DataLocation::parse("memory://").expect("memory"))
+            .with_config(
+                datafusion::prelude::SessionConfig::new().with_target_partitions(partitions),
+            )
+            .build()
+            .await
+            .expect("engine");
+        let context = format!("{partitions} partitions");
+        for i in 0..3 {
+            land(&engine, &sample(5, 20, 70 * i)).await;
+            assert_reads_persisted(&engine, &context).await;
+            assert_exact(&engine, &engine.settings(), &context).await;
+        }
+        engine.rebuild().await.expect("rebuild");
+        assert_exact(&engine, &engine.settings(), &context).await;
+    }
+}

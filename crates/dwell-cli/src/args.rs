@@ -197,6 +197,10 @@ pub struct IngestArgs {
     /// Files to ingest: .parquet, .csv (with a header row) or .jsonl/.json (one object per line).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Land the events without bringing the persisted sessions up to date: the session views
+    /// sessionize at query time until `dwell rebuild` or the next ingest (for bulk loads).
+    #[arg(long)]
+    pub no_session_upkeep: bool,
 }
 
 /// `dwell rebuild`.

@@ -350,7 +350,16 @@ impl Engine {
         &self,
         url: ListingTableUrl,
     ) -> Result<Arc<dyn TableProvider>> {
-        let state = self.ctx.state();
+        self.listing_in(&self.ctx, url).await
+    }
+
+    /// [`Engine::listing_over`], its files found through `ctx`'s stores.
+    pub(crate) async fn listing_in(
+        &self,
+        ctx: &SessionContext,
+        url: ListingTableUrl,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let state = ctx.state();
         let options = self.listing_options(vec![]);
         let schema = options.infer_schema(&state, &url).await?;
         Self::listing_table_with_schema(url, options, schema)

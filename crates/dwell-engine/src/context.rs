@@ -112,7 +112,10 @@ pub(crate) fn location_stores(
 /// dwell's rules in the mode the memory limit asks for, and pass through the cluster's upgrade.
 pub(crate) struct ContextFactory {
     runtime: Arc<RuntimeEnv>,
+    /// The engine's own settings, before any upgrade or caller's `SET`: what local contexts use.
+    config: SessionConfig,
     memory_limited: bool,
+    memory_limit: Option<usize>,
     upgrade: Option<StateUpgrade>,
 }
 
@@ -132,12 +135,15 @@ impl ContextFactory {
         memory_limit: Option<usize>,
         upgrade: Option<StateUpgrade>,
     ) -> datafusion::error::Result<(Self, SessionConfig)> {
+        let config = engine_config(config, memory_limit.is_some());
         let factory = ContextFactory {
             runtime: runtime(memory_limit)?,
+            config: config.clone(),
             memory_limited: memory_limit.is_some(),
+            memory_limit,
             upgrade,
         };
-        Ok((factory, engine_config(config, memory_limit.is_some())))
+        Ok((factory, config))
     }
 
     /// A context over the shared runtime with `config` (the engine context's current one, so
@@ -146,7 +152,7 @@ impl ContextFactory {
         &self,
         config: SessionConfig,
     ) -> datafusion::error::Result<SessionContext> {
-        let state = self.state(config);
+        let state = self.state(config, Arc::clone(&self.runtime));
         let state = match &self.upgrade {
             Some(upgrade) => upgrade(state)?,
             None => state,
@@ -156,10 +162,14 @@ impl ContextFactory {
         Ok(ctx)
     }
 
-    fn state(&self, config: SessionConfig) -> datafusion::execution::SessionState {
+    fn state(
+        &self,
+        config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
+    ) -> datafusion::execution::SessionState {
         SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(dwell_optimizer_rules())
             // After DataFusion's own rules: sessionize without its window operators. With a
@@ -175,13 +185,31 @@ impl ContextFactory {
             .build()
     }
 
-    /// A context planned like `ctx` that runs here even on a cluster (no upgrade): the engine's
-    /// own upkeep of the persisted sessions, which reads through a store only this process has.
+    /// A context that runs here even on a cluster (no upgrade), with the engine's own settings
+    /// and a runtime of its own over `stores`: the engine's upkeep of the persisted sessions and
+    /// compaction. (A cluster client's context runs nothing itself; local plans under its
+    /// runtime were seen to wait forever.)
+    pub(crate) fn isolated(
+        &self,
+        stores: &[(&url::Url, Arc<dyn ObjectStore>)],
+    ) -> datafusion::error::Result<SessionContext> {
+        let runtime = runtime(self.memory_limit)?;
+        for (url, store) in stores {
+            runtime.register_object_store(url, Arc::clone(store));
+        }
+        self.local(runtime)
+    }
+
+    /// A context like [`ContextFactory::isolated`] over `ctx`'s runtime (one of its own).
     pub(crate) fn local_sibling_of(
         &self,
         ctx: &SessionContext,
     ) -> datafusion::error::Result<SessionContext> {
-        let state = self.state(ctx.copied_config());
+        self.local(ctx.runtime_env())
+    }
+
+    fn local(&self, runtime: Arc<RuntimeEnv>) -> datafusion::error::Result<SessionContext> {
+        let state = self.state(self.config.clone(), runtime);
         let mut local = SessionContext::new_with_state(state);
         dwell_session::register_all(&mut local)?;
         Ok(local)

@@ -23,6 +23,7 @@ pub struct EngineBuilder {
     memory_limit: Option<usize>,
     store_settings: StoreSettings,
     upgrade: Option<StateUpgrade>,
+    session_upkeep: bool,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -57,6 +58,16 @@ impl EngineBuilder {
     #[must_use]
     pub fn with_config(mut self, config: SessionConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Whether ingests keep the persisted sessions up to date (the default). Without, an ingest
+    /// lands its events with a commit marker only: they are visible at once, and the session
+    /// views sessionize at query time until `dwell rebuild` or the next ingest with upkeep
+    /// covers them (for bulk loads, and to measure what upkeep costs).
+    #[must_use]
+    pub fn with_session_upkeep(mut self, upkeep: bool) -> Self {
+        self.session_upkeep = upkeep;
         self
     }
 
@@ -106,6 +117,7 @@ impl EngineBuilder {
             Some(settings) => settings,
             None => Settings::read(&location).await?,
         };
+        let upgraded = self.upgrade.is_some();
         let (contexts, config) = ContextFactory::new(self.config, self.memory_limit, self.upgrade)?;
         let ctx = contexts.context(config)?;
         ctx.register_object_store(location.store_url(), Arc::clone(&committed));
@@ -118,6 +130,10 @@ impl EngineBuilder {
             fixed_settings,
             ingest_lock: Mutex::new(()),
             tenants: TenantContexts::default(),
+            // A cluster client lands without upkeep: the upkeep's local plans were seen to wait
+            // forever in a process that runs Ballista (issue 17's closing note); its views then
+            // sessionize on the cluster until a `dwell rebuild` in a plain process.
+            session_upkeep: self.session_upkeep && !upgraded,
         };
         engine.refresh().await?;
         Ok(engine)
@@ -144,6 +160,8 @@ pub struct Engine {
     pub(crate) ingest_lock: Mutex<()>,
     /// Each account's context, rebuilt after a refresh.
     pub(crate) tenants: TenantContexts,
+    /// Ingests keep the persisted sessions up to date (see `EngineBuilder::with_session_upkeep`).
+    pub(crate) session_upkeep: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,6 +185,7 @@ impl Engine {
             memory_limit: None,
             store_settings: StoreSettings::default(),
             upgrade: None,
+            session_upkeep: true,
         }
     }
 

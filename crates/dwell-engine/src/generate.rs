@@ -559,6 +559,14 @@ impl Engine {
             });
         }
         self.write_users_and_settings(options, &users).await?;
+        // The sessions are computed under the settings just written.
+        if !self.fixed_settings {
+            *self
+                .settings
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                crate::settings::Settings::read(&self.location).await?;
+        }
 
         let budgets = budgets(&users, options.events);
         let schema = event_schema();

@@ -2,12 +2,15 @@
 
 use std::io::Write;
 
-use super::open;
+use super::open_with;
 use crate::args::IngestArgs;
 use crate::errors::{Result, io};
 
 pub(crate) async fn ingest(args: IngestArgs, out: &mut (dyn Write + Send)) -> Result<()> {
-    let engine = open(&args.data, true).await?;
+    let engine = open_with(&args.data, true, |b| {
+        b.with_session_upkeep(!args.no_session_upkeep)
+    })
+    .await?;
     for file in &args.files {
         let report = engine.ingest_file(file).await?;
         if report.already_landed {

@@ -62,6 +62,21 @@ async fn open(data: &DataArg, create: bool) -> Result<Engine> {
     open_on(data, create, &ClusterArg { cluster: None }).await
 }
 
+/// The engine over `data`, its builder adjusted by `adjust`.
+async fn open_with(
+    data: &DataArg,
+    create: bool,
+    adjust: impl FnOnce(dwell_engine::EngineBuilder) -> dwell_engine::EngineBuilder,
+) -> Result<Engine> {
+    let store = store_settings(data);
+    let location = DataLocation::parse_with(&data.data, &store)?;
+    let builder = Engine::builder(location)
+        .create_if_missing(create)
+        .with_memory_limit(data.memory_limit)
+        .with_store_settings(store);
+    Ok(adjust(builder).build().await?)
+}
+
 /// The engine over `data`, running its queries on `cluster` if one is given.
 async fn open_on(data: &DataArg, create: bool, cluster: &ClusterArg) -> Result<Engine> {
     let store = store_settings(data);

@@ -135,3 +135,21 @@ pub(crate) async fn put_files(
         already_landed: false,
     })
 }
+
+/// Commits an ingest without its sessions: the marker of locations before the commit log, which
+/// makes its files visible and leaves them uncovered by the persisted sessions.
+pub(crate) async fn put_marker(location: &DataLocation, report: &IngestReport) -> Result<()> {
+    let marker = serde_json::json!({
+        "source": report.source,
+        "rows": report.rows,
+        "files": report.files,
+    });
+    location
+        .store()
+        .put(
+            &location.child(&format!("{MARKERS_DIR}/{}.json", report.ingest_id)),
+            PutPayload::from(marker.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
+}

@@ -181,6 +181,13 @@ impl Engine {
             // A source with no events commits nothing.
             return Ok(report);
         }
+        if !self.session_upkeep {
+            landing::put_marker(&self.location, &report).await?;
+            if refresh {
+                self.refresh().await?;
+            }
+            return Ok(report);
+        }
         let commit = self.commit(&pending).await?;
         if commit.since_compaction >= crate::persisted::compact::COMPACT_EVERY {
             self.compact_locked(crate::persisted::compact::GRACE)

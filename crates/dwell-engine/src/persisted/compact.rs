@@ -105,9 +105,9 @@ impl Engine {
                 xxhash_rust::xxh3::xxh3_64(format!("{seq}/{}", next.time_ns).as_bytes())
             );
             if current && latest.rows.len() > 1 {
-                let ctx = self.contexts.local_sibling_of(&self.ctx)?;
+                let ctx = self.local_context()?;
                 let url = ListingTableUrl::parse(self.location.folder_url(ROWS_DIR))?;
-                ctx.register_table(ROWS_TABLE, self.listing_over(url).await?)?;
+                ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
                 let schema = storage_schema(&self.contexts, &self.ctx, &settings).await?;
                 let rows = ctx.sql(&live_rows_sql(ROWS_TABLE)).await?.collect().await?;
                 let rows = rows
@@ -122,9 +122,9 @@ impl Engine {
                 next.rows = vec![path];
             }
             if latest.changes.len() > 1 {
-                let ctx = self.contexts.local_sibling_of(&self.ctx)?;
+                let ctx = self.local_context()?;
                 let url = ListingTableUrl::parse(self.location.folder_url(CHANGES_DIR))?;
-                ctx.register_table("changes", self.listing_over(url).await?)?;
+                ctx.register_table("changes", self.listing_in(&ctx, url).await?)?;
                 let frame = ctx.sql("SELECT * FROM changes ORDER BY commit_seq").await?;
                 let schema = Arc::new(plain_strings(frame.schema().as_arrow()));
                 let rows = frame.collect().await?;
@@ -212,6 +212,14 @@ impl Engine {
         Ok(())
     }
 
+    /// A context that runs here over the location (see `ContextFactory::isolated`).
+    fn local_context(&self) -> Result<datafusion::prelude::SessionContext> {
+        Ok(self.contexts.isolated(&[(
+            self.location.store_url(),
+            std::sync::Arc::clone(self.location.store()),
+        )])?)
+    }
+
     /// The rows of `files` (one day's landed files) as one batch of plain strings; `None` when
     /// their columns do not agree.
     async fn read_files(
@@ -228,7 +236,7 @@ impl Engine {
                 ))
             })
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let ctx = self.contexts.local_sibling_of(&self.ctx)?;
+        let ctx = self.local_context()?;
         let options = datafusion::datasource::listing::ListingOptions::new(Arc::new(
             datafusion::datasource::file_format::parquet::ParquetFormat::default(),
         ))

@@ -250,10 +250,10 @@ impl Engine {
             pending.ingests.iter().cloned().collect(),
         ));
         let upkeep_url = url::Url::parse(UPKEEP_URL).expect("static URL");
-        self.ctx
-            .runtime_env()
-            .register_object_store(&upkeep_url, Arc::clone(&upkeep_store));
-        let ctx = self.contexts.local_sibling_of(&self.ctx)?;
+        let ctx = self.contexts.isolated(&[
+            (self.location.store_url(), Arc::clone(self.location.store())),
+            (&upkeep_url, Arc::clone(&upkeep_store)),
+        ])?;
         let files = self.listed_parquet(&upkeep_store, "events").await?;
         let events_url = |folder: &str| {
             ListingTableUrl::parse(format!(
@@ -294,7 +294,7 @@ impl Engine {
         }
         let has_rows = latest.as_ref().is_some_and(|m| !m.rows.is_empty());
         if has_rows {
-            let rows = self.listing_over(events_url(ROWS_DIR)?).await?;
+            let rows = self.listing_in(&ctx, events_url(ROWS_DIR)?).await?;
             ctx.register_table(ROWS_TABLE, rows)?;
         }
         let dated = files.iter().all(|(path, meta)| {
