@@ -548,7 +548,8 @@ async fn each_bucket_of_users_sessionizes_in_a_task_of_its_own() {
     let engine = client(&location, &url).await;
     for sql in [
         "SELECT * FROM sessionized_events",
-        "SELECT count(*) AS n FROM sessions WHERE user_id = 'u1'",
+        // `sessions` reads the persisted sessions; `sessions_with()` sessionizes as it did.
+        "SELECT count(*) AS n FROM sessions_with() WHERE user_id = 'u1'",
     ] {
         let stages = stages(&engine, sql).await;
         let window = stages
@@ -575,7 +576,7 @@ async fn each_bucket_of_users_sessionizes_in_a_task_of_its_own() {
         );
     }
     // `dwell sql --stages` prints the same.
-    let sql = "SELECT * FROM sessions";
+    let sql = "SELECT * FROM sessions_with()";
     let data = dir.path().join("data");
     let cli = <dwell_cli::Cli as clap::Parser>::try_parse_from([
         "dwell",

@@ -470,18 +470,18 @@ async fn metadata_calls_answer_with_the_spec_schemas() {
             .into_iter()
             .flatten()
             .collect();
-        assert_eq!(names, vec!["sessionized_events", "sessions"]);
         assert_eq!(
-            texts(&batches, "table_type"),
-            vec![Some("VIEW".into()), Some("VIEW".into())]
+            names,
+            vec!["session_changes", "sessionized_events", "sessions"]
         );
+        assert_eq!(texts(&batches, "table_type"), vec![Some("VIEW".into()); 3]);
         if include_schema {
             // The listed schema is the schema a query of the table streams.
             let column = batches[0]
                 .column_by_name("table_schema")
                 .expect("table_schema")
                 .as_binary::<i32>();
-            let listed = arrow::ipc::convert::try_schema_from_ipc_buffer(column.value(1))
+            let listed = arrow::ipc::convert::try_schema_from_ipc_buffer(column.value(2))
                 .expect("IPC schema");
             let queried = query(&mut client, "SELECT * FROM sessions LIMIT 1")
                 .await

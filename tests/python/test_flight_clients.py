@@ -161,7 +161,7 @@ def test_get_objects_at_every_depth(conn):
         t["table_name"]: [c["column_name"] for c in t["table_columns"]]
         for t in columns[0]["catalog_db_schemas"][0]["db_schema_tables"]
     }
-    assert set(found) == {"sessions", "sessionized_events"}
+    assert set(found) == {"sessions", "sessionized_events", "session_changes"}
     with conn.cursor() as cur:
         cur.execute("SELECT * FROM sessions LIMIT 0")
         assert found["sessions"] == [d[0] for d in cur.description]

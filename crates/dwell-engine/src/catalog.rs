@@ -14,11 +14,12 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt as _;
 
 use crate::error::{Error, Result};
 use crate::events;
 use crate::ingest::PARTITION_COLUMN;
-use crate::persisted::{self, CHANGES_TABLE, ROWS_TABLE, manifest};
+use crate::persisted::{self, CHANGES_TABLE, RETRACTIONS_TABLE, ROWS_TABLE, manifest};
 use crate::settings::Settings;
 use crate::settings_tables::{app_settings_table, columns_table, settings_table};
 use crate::views::{self, VIEWS};
@@ -26,13 +27,14 @@ use crate::what_if::register_sessions_with;
 use crate::{Engine, panic_message};
 
 /// The tables the engine registers (besides the views).
-pub(crate) const ENGINE_TABLES: [&str; 7] = [
+pub(crate) const ENGINE_TABLES: [&str; 8] = [
     "events",
     "users",
     "app_settings",
     "dwell_settings",
     "dwell_columns",
     ROWS_TABLE,
+    RETRACTIONS_TABLE,
     CHANGES_TABLE,
 ];
 
@@ -40,7 +42,11 @@ pub(crate) const ENGINE_TABLES: [&str; 7] = [
 /// the persisted sessions when `ctx` has them ([`ROWS_TABLE`]), else sessionizes `events`.
 pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
     let schema = ctx.table_provider("events").await?.schema();
-    let persisted = ctx.table_exist(ROWS_TABLE)?;
+    let persisted = if ctx.table_exist(ROWS_TABLE)? {
+        Some(ctx.table_exist(RETRACTIONS_TABLE)?)
+    } else {
+        None
+    };
     for (name, query) in views::view_queries(settings, &schema, persisted) {
         ctx.deregister_table(name)?;
         ctx.sql(&format!("CREATE VIEW {name} AS\n{query}"))
@@ -80,6 +86,8 @@ impl Engine {
     /// Re-reads the location: settings, tables, then views. Called after every ingest; call
     /// it after other processes wrote new columns.
     pub async fn refresh(&self) -> Result<()> {
+        // Taken first: a change made while this refresh reads is seen by the next query.
+        let seen = self.location_fingerprint().await?;
         if !self.fixed_settings {
             let settings = Settings::read(&self.location).await?;
             *self
@@ -107,6 +115,17 @@ impl Engine {
         } else if latest.as_ref().is_some_and(|m| !m.rows.is_empty()) {
             let url = ListingTableUrl::parse(self.location.folder_url(manifest::ROWS_DIR))?;
             tables.push((ROWS_TABLE, self.listing_over(url).await?));
+            if let Some(m) = latest.as_ref().filter(|m| m.retractions > 0) {
+                let count = arrow::array::UInt64Array::from(vec![m.retractions]);
+                let batch = arrow::array::RecordBatch::try_from_iter([(
+                    "retractions",
+                    Arc::new(count) as arrow::array::ArrayRef,
+                )])?;
+                tables.push((
+                    RETRACTIONS_TABLE,
+                    Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+                ));
+            }
         }
         let changes: Arc<dyn TableProvider> =
             if latest.as_ref().is_some_and(|m| !m.changes.is_empty()) {
@@ -124,6 +143,81 @@ impl Engine {
         tables.push(("app_settings", app_settings_table(&settings)?));
         tables.push(("dwell_settings", settings_table(&settings)?));
         tables.push(("dwell_columns", columns_table()?));
+        self.swap_in(tables).await?;
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+        Ok(())
+    }
+
+    /// Catches up with the location when it changed since the last refresh: event files placed
+    /// by other means, another process's commit, an edited `dwell.toml`. Then the session views
+    /// never answer from persisted sessions that do not cover the events (they sessionize at
+    /// query time instead, and say so). When the refresh fails (a damaged file), the error is
+    /// logged and the views sessionize over the tables as they were, rather than answer stale.
+    pub async fn follow_location(&self) -> Result<()> {
+        let now = self.location_fingerprint().await?;
+        let last = *self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last == Some(now) {
+            return Ok(());
+        }
+        if let Err(e) = self.refresh().await {
+            log::warn!(
+                target: "dwell::sessions",
+                "{}: changed, but cannot be read afresh ({e}); the session views sessionize the \
+                 events at query time",
+                self.location
+            );
+            self.drop_persisted().await?;
+            *self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+        }
+        Ok(())
+    }
+
+    /// What the catalog depends on, as one number: the visible event files, the latest commit,
+    /// the old commit markers, `dwell.toml`.
+    async fn location_fingerprint(&self) -> Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for (path, meta) in self.parquet_files("events").await? {
+            (path, meta.size, meta.last_modified.timestamp_nanos_opt()).hash(&mut hasher);
+        }
+        let store = self.location.store();
+        for folder in [manifest::MANIFESTS_DIR, crate::committed::MARKERS_DIR] {
+            let mut names: Vec<String> = store
+                .list(Some(&self.location.child(folder)))
+                .map_ok(|meta| meta.location.to_string())
+                .try_collect()
+                .await?;
+            names.sort();
+            names.hash(&mut hasher);
+        }
+        match store
+            .head(&self.location.child(crate::settings::SETTINGS_FILE))
+            .await
+        {
+            Ok(meta) => (meta.size, meta.last_modified.timestamp_nanos_opt()).hash(&mut hasher),
+            Err(object_store::Error::NotFound { .. }) => 0u8.hash(&mut hasher),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(hasher.finish())
+    }
+
+    /// The views made anew without the persisted sessions, over the tables as they are.
+    async fn drop_persisted(&self) -> Result<()> {
+        let mut tables = Vec::new();
+        for name in ENGINE_TABLES {
+            if name != ROWS_TABLE && self.ctx.table_exist(name)? {
+                tables.push((name, self.ctx.table_provider(name).await?));
+            }
+        }
         self.swap_in(tables).await
     }
 

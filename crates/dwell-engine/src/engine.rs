@@ -134,6 +134,7 @@ impl EngineBuilder {
             // forever in a process that runs Ballista (issue 17's closing note); its views then
             // sessionize on the cluster until a `dwell rebuild` in a plain process.
             session_upkeep: self.session_upkeep && !upgraded,
+            seen: std::sync::Mutex::new(None),
         };
         engine.refresh().await?;
         Ok(engine)
@@ -162,6 +163,8 @@ pub struct Engine {
     pub(crate) tenants: TenantContexts,
     /// Ingests keep the persisted sessions up to date (see `EngineBuilder::with_session_upkeep`).
     pub(crate) session_upkeep: bool,
+    /// The location as the last refresh saw it (`catalog::Engine::follow_location`).
+    pub(crate) seen: std::sync::Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -211,8 +214,10 @@ impl Engine {
         &self.location
     }
 
-    /// Plans SQL over the tables and views.
+    /// Plans SQL over the tables and views (after catching up with files other processes
+    /// placed or committed, see [`Engine::follow_location`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.follow_location().await?;
         Ok(self.ctx.sql(sql).await?)
     }
 }

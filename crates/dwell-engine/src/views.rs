@@ -185,7 +185,7 @@ fn epoch_nanos(x: &str) -> String {
 pub(crate) fn view_queries(
     settings: &Settings,
     events: &Schema,
-    persisted: bool,
+    persisted: Option<bool>,
 ) -> [(&'static str, String); 5] {
     let has = |c: &str| events.field_with_name(c).is_ok();
     let optional = |c: &str| {
@@ -310,14 +310,13 @@ FROM framed g",
 
     // Over persisted sessions (see `persisted`), `sessions` reads them: the same rows, end
     // reasons kept current by every commit.
-    let sessions = if persisted {
-        format!(
+    let sessions = match persisted {
+        Some(retractions) => format!(
             "SELECT {} FROM ({}) r",
             crate::persisted::upkeep::SESSION_COLUMNS.join(", "),
-            crate::persisted::upkeep::live_rows_sql(crate::persisted::ROWS_TABLE)
-        )
-    } else {
-        sessions
+            crate::persisted::upkeep::live_rows_sql(crate::persisted::ROWS_TABLE, retractions)
+        ),
+        None => sessions,
     };
 
     let daily =
@@ -376,7 +375,7 @@ mod tests {
     #[test]
     fn every_view_is_documented_in_order() {
         let schema = crate::events::events_schema(&arrow::datatypes::DataType::Utf8);
-        let defined: Vec<&str> = view_queries(&Settings::default(), &schema, false)
+        let defined: Vec<&str> = view_queries(&Settings::default(), &schema, None)
             .iter()
             .map(|(name, _)| *name)
             .collect();

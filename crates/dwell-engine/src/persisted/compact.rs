@@ -109,7 +109,11 @@ impl Engine {
                 let url = ListingTableUrl::parse(self.location.folder_url(ROWS_DIR))?;
                 ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
                 let schema = storage_schema(&self.contexts, &self.ctx, &settings).await?;
-                let rows = ctx.sql(&live_rows_sql(ROWS_TABLE)).await?.collect().await?;
+                let rows = ctx
+                    .sql(&live_rows_sql(ROWS_TABLE, latest.retractions > 0))
+                    .await?
+                    .collect()
+                    .await?;
                 let rows = rows
                     .iter()
                     .map(|b| conform(b, &schema))
@@ -120,6 +124,7 @@ impl Engine {
                 written.push(path.clone());
                 report.session_files_merged = latest.rows.len();
                 next.rows = vec![path];
+                next.retractions = 0;
             }
             if latest.changes.len() > 1 {
                 let ctx = self.local_context()?;

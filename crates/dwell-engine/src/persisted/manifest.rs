@@ -55,6 +55,9 @@ pub(crate) struct Manifest {
     /// `compact::COMPACT_EVERY`).
     #[serde(default)]
     pub since_compaction: u64,
+    /// Retractions among the rows files (0 after a base is written).
+    #[serde(default)]
+    pub retractions: u64,
 }
 
 fn manifest_name(seq: u64) -> String {

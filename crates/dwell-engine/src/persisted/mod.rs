@@ -46,6 +46,9 @@ use upkeep::{Outcome, Scope, Upkeep, UserKey};
 
 /// The table of live session rows (base and deltas), internal to the views.
 pub(crate) const ROWS_TABLE: &str = "_dwell_session_rows";
+/// Present (one row: their number) when the live session rows hold retractions, which the
+/// views then drop (see `upkeep::live_rows_sql`); a compaction folds them away.
+pub(crate) const RETRACTIONS_TABLE: &str = "_dwell_session_retractions";
 /// The table of the change log's files, read by the `session_changes` view.
 pub(crate) const CHANGES_TABLE: &str = "_dwell_session_changes";
 
@@ -308,6 +311,7 @@ impl Engine {
             time_ns,
             dated,
             has_rows,
+            retractions: latest.as_ref().is_some_and(|m| m.retractions > 0),
         };
         let outcome: Outcome = upkeep
             .run(if full.is_some() {
@@ -406,6 +410,11 @@ impl Engine {
             foreign,
             replaced: latest.map(|m| m.replaced.clone()).unwrap_or_default(),
             settings: settings_fingerprint(settings),
+            retractions: if outcome.base.is_some() {
+                0
+            } else {
+                latest.map_or(0, |m| m.retractions) + u64::try_from(retracted).unwrap_or(u64::MAX)
+            },
             since_compaction: latest.map_or(0, |m| m.since_compaction) + 1,
             rows,
             changes,

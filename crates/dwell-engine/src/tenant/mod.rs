@@ -111,6 +111,7 @@ impl Engine {
     /// scan, whatever the SQL), with the same settings tables and the views built over those.
     /// A table without an `account_id` column is left out of an account's context.
     pub async fn context_for(&self, scope: &Scope) -> Result<SessionContext> {
+        self.follow_location().await?;
         let Scope::Account(account) = scope else {
             return Ok(self.ctx.clone());
         };
