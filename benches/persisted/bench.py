@@ -170,6 +170,17 @@ def main() -> int:
                     if persisted != recomputed:
                         raise SystemExit(f"after {label}: persisted {persisted!r} != recomputed {recomputed!r}")
 
+    # The state an ingest leaves (its delta's retractions held until a compaction): the same
+    # queries over `sessions` in the copy the last "next hour" ingest with upkeep made.
+    after = args.work / "after-ingest"
+    shutil.rmtree(after, ignore_errors=True)
+    shutil.copytree(base, after)
+    measured_rss([args.dwell, "ingest", "--data", str(after), str(next_hour)])
+    for _ in range(args.runs):
+        for name, text in QUERIES.items():
+            wall, peak, _ = measured_rss(sql(args.dwell, after, text.format(src="sessions")))
+            record(f"{name} over sessions, after an ingest", wall, peak)
+
     medians = {name: statistics.median(walls) for name, walls in results.items()}
     lines = [f"Events: {total:,}; {args.runs} runs (rebuild: 3); medians of whole processes.", "",
              "| case | median s | runs | peak RSS GiB |", "|---|---:|---:|---:|"]
