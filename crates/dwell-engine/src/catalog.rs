@@ -5,6 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use arrow::array::AsArray as _;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -42,13 +43,23 @@ pub(crate) const ENGINE_TABLES: [&str; 8] = [
 /// the persisted sessions when `ctx` has them ([`ROWS_TABLE`]), else sessionizes `events`.
 pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
     let schema = ctx.table_provider("events").await?.schema();
-    let persisted = if ctx.table_exist(ROWS_TABLE)? {
-        Some(ctx.table_exist(RETRACTIONS_TABLE)?)
-    } else {
-        None
-    };
+    let persisted = ctx.table_exist(ROWS_TABLE)?;
     for (name, query) in views::view_queries(settings, &schema, persisted) {
         ctx.deregister_table(name)?;
+        if persisted && name == "sessions" {
+            // The live rows: inserts less the retractions the rows hold (`RETRACTIONS_TABLE`,
+            // read here: a small in-memory table, scoped like the rows for a tenant).
+            let retracted = if ctx.table_exist(RETRACTIONS_TABLE)? {
+                retracted_keys(ctx).await?
+            } else {
+                vec![]
+            };
+            let live = persisted::upkeep::live_rows(ctx, ROWS_TABLE, &retracted)
+                .await?
+                .select_columns(&persisted::upkeep::SESSION_COLUMNS)?;
+            ctx.register_table(name, live.into_view())?;
+            continue;
+        }
         ctx.sql(&format!("CREATE VIEW {name} AS\n{query}"))
             .await
             .map_err(|e| Error::DataFusion(e.context(format!("creating view {name}"))))?;
@@ -64,6 +75,25 @@ pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> R
         .map_err(|e| Error::DataFusion(e.context("creating view session_changes")))?;
     }
     Ok(())
+}
+
+/// The `(row_version, session_id)` pairs of `RETRACTIONS_TABLE` in `ctx`, read by running its
+/// scan here (not through the context's planner, which on a cluster would send it away).
+async fn retracted_keys(ctx: &SessionContext) -> Result<Vec<(i64, String)>> {
+    let table = ctx.table_provider(RETRACTIONS_TABLE).await?;
+    let plan = table.scan(&ctx.state(), None, &[], None).await?;
+    let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
+    let mut keys = Vec::new();
+    for batch in &batches {
+        let versions = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+        let versions = versions.as_primitive::<arrow::datatypes::Int64Type>();
+        let ids = arrow::compute::cast(batch.column(2), &DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            keys.push((versions.value(row), ids.value(row).to_owned()));
+        }
+    }
+    Ok(keys)
 }
 
 /// Whether `path` (relative to the location root) is a file of dwell's day layout,
@@ -115,16 +145,8 @@ impl Engine {
         } else if latest.as_ref().is_some_and(|m| !m.rows.is_empty()) {
             let url = ListingTableUrl::parse(self.location.folder_url(manifest::ROWS_DIR))?;
             tables.push((ROWS_TABLE, self.listing_over(url).await?));
-            if let Some(m) = latest.as_ref().filter(|m| m.retractions > 0) {
-                let count = arrow::array::UInt64Array::from(vec![m.retractions]);
-                let batch = arrow::array::RecordBatch::try_from_iter([(
-                    "retractions",
-                    Arc::new(count) as arrow::array::ArrayRef,
-                )])?;
-                tables.push((
-                    RETRACTIONS_TABLE,
-                    Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
-                ));
+            if latest.as_ref().is_some_and(|m| m.retractions > 0) {
+                tables.push((RETRACTIONS_TABLE, self.retractions_table().await?));
             }
         }
         let changes: Arc<dyn TableProvider> =
@@ -437,6 +459,29 @@ impl Engine {
             .with_listing_options(self.listing_options(vec![]))
             .with_schema(Arc::new(schema));
         Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// The retractions the live session rows hold, `(account_id, row_version, session_id)`, in
+    /// memory: read once per refresh in a context of its own.
+    async fn retractions_table(&self) -> Result<Arc<dyn TableProvider>> {
+        let ctx = self
+            .contexts
+            .isolated(&[(self.location.store_url(), Arc::clone(self.location.store()))])?;
+        let url = ListingTableUrl::parse(self.location.folder_url(manifest::ROWS_DIR))?;
+        ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
+        let keys = persisted::upkeep::retractions_of(&ctx, ROWS_TABLE).await?;
+        let accounts: arrow::array::StringArray = keys.iter().map(|k| k.0.as_deref()).collect();
+        let versions: arrow::array::Int64Array = keys.iter().map(|k| Some(k.1)).collect();
+        let ids: arrow::array::StringArray = keys.iter().map(|k| Some(k.2.as_str())).collect();
+        let batch = arrow::array::RecordBatch::try_from_iter([
+            ("account_id", Arc::new(accounts) as arrow::array::ArrayRef),
+            ("row_version", Arc::new(versions) as arrow::array::ArrayRef),
+            ("session_id", Arc::new(ids) as arrow::array::ArrayRef),
+        ])?;
+        Ok(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
     }
 
     /// A listing table over a folder dwell wrote (one schema), inferred from its files.

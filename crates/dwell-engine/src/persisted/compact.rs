@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::ingest::IngestId;
 
 use super::manifest::{self, CHANGES_DIR, MANIFESTS_DIR, Manifest, ROWS_DIR};
-use super::upkeep::{conform, live_rows_sql, storage_schema};
+use super::upkeep::{conform, live_rows, retractions_of, storage_schema};
 use super::{ROWS_TABLE, coverage};
 
 /// An ingest compacts after this many commits since the last compaction.
@@ -105,20 +105,7 @@ impl Engine {
                 xxhash_rust::xxh3::xxh3_64(format!("{seq}/{}", next.time_ns).as_bytes())
             );
             if current && latest.rows.len() > 1 {
-                let ctx = self.local_context()?;
-                let url = ListingTableUrl::parse(self.location.folder_url(ROWS_DIR))?;
-                ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
-                let schema = storage_schema(&self.contexts, &self.ctx, &settings).await?;
-                let rows = ctx
-                    .sql(&live_rows_sql(ROWS_TABLE, latest.retractions > 0))
-                    .await?
-                    .collect()
-                    .await?;
-                let rows = rows
-                    .iter()
-                    .map(|b| conform(b, &schema))
-                    .collect::<Result<Vec<_>>>()?;
-                let base = concat_batches(&schema, &rows)?;
+                let base = self.live_base(&settings).await?;
                 let path = format!("{ROWS_DIR}/base-{seq:020}-{nonce}.parquet");
                 self.put_rows(&root, &path, &base).await?;
                 written.push(path.clone());
@@ -215,6 +202,28 @@ impl Engine {
             report.event_files_merged += group.len();
         }
         Ok(())
+    }
+
+    /// The live session rows, whole, as a base (no retractions).
+    async fn live_base(&self, settings: &crate::settings::Settings) -> Result<RecordBatch> {
+        let ctx = self.local_context()?;
+        let url = ListingTableUrl::parse(self.location.folder_url(ROWS_DIR))?;
+        ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
+        let schema = storage_schema(&self.contexts, &self.ctx, settings).await?;
+        let retracted: Vec<(i64, String)> = retractions_of(&ctx, ROWS_TABLE)
+            .await?
+            .into_iter()
+            .map(|(_, version, id)| (version, id))
+            .collect();
+        let rows = live_rows(&ctx, ROWS_TABLE, &retracted)
+            .await?
+            .collect()
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|b| conform(b, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(concat_batches(&schema, &rows)?)
     }
 
     /// A context that runs here over the location (see `ContextFactory::isolated`).

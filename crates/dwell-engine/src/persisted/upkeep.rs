@@ -141,41 +141,85 @@ pub(crate) async fn storage_schema(
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// The live rows, as SQL over `_dwell_session_rows`: inserted and not retracted. A retraction
-/// repeats the row it retracts, so the two group together and the group is dropped; without
-/// retractions (after a rebuild or a compaction) the inserts are the live rows as they are.
-/// (A grouping rather than an anti join: in processes that run Ballista, hash anti joins were
-/// seen never to finish.)
-pub(crate) fn live_rows_sql(table: &str, retractions: bool) -> String {
-    if !retractions {
-        return format!("SELECT * FROM {table} WHERE {OP} = 'insert'");
+/// The live rows of `table` (a table of the stored form) given the retractions it holds, as
+/// `(row_version, session_id)` pairs: its inserts less the retracted ones, as one filter (an
+/// `IN` list per version). No join and no grouping: hash anti joins were seen never to finish
+/// in processes that run Ballista, and a grouping of all the rows costs a second at 1M.
+pub(crate) async fn live_rows(
+    ctx: &SessionContext,
+    table: &str,
+    retracted: &[(i64, String)],
+) -> Result<datafusion::prelude::DataFrame> {
+    use datafusion::prelude::{col, lit};
+    let mut by_version: BTreeMap<i64, Vec<datafusion::logical_expr::Expr>> = BTreeMap::new();
+    for (version, id) in retracted {
+        by_version
+            .entry(*version)
+            .or_default()
+            .push(lit(id.as_str()));
     }
-    let keys = SESSION_COLUMNS
-        .iter()
-        .chain(&[PENDING, ROW_VERSION])
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT {keys}, 'insert' AS {OP}, max({COMMIT_SEQ}) AS {COMMIT_SEQ},
-       max({COMMIT_TIME}) AS {COMMIT_TIME}
-FROM {table}
-GROUP BY {keys}
-HAVING count(*) FILTER (WHERE {OP} = 'retract') = 0"
-    )
+    let gone = by_version.into_iter().fold(None, |so_far, (version, ids)| {
+        let these = col(ROW_VERSION)
+            .eq(lit(version))
+            .and(col("session_id").in_list(ids, false));
+        Some(match so_far {
+            None => these,
+            Some(other) => datafusion::logical_expr::Expr::or(other, these),
+        })
+    });
+    let mut keep = col(OP).eq(lit("insert"));
+    if let Some(gone) = gone {
+        keep = keep.and(std::ops::Not::not(gone));
+    }
+    Ok(ctx.table(table).await?.filter(keep)?)
+}
+
+/// The retractions `table` holds, as `(row_version, session_id)`, read in `ctx` (which runs
+/// here), for the accounts `account` allows (`None`: all).
+pub(crate) async fn retractions_of(
+    ctx: &SessionContext,
+    table: &str,
+) -> Result<Vec<(Option<String>, i64, String)>> {
+    let batches = ctx
+        .sql(&format!(
+            "SELECT account_id, {ROW_VERSION}, session_id FROM {table} WHERE {OP} = 'retract'"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let mut keys = Vec::new();
+    for batch in &batches {
+        let accounts = strings(batch.column(0))?;
+        let versions = cast(batch.column(1), &DataType::Int64)?;
+        let versions = versions.as_primitive::<arrow::datatypes::Int64Type>();
+        let ids = strings(batch.column(2))?;
+        for row in 0..batch.num_rows() {
+            keys.push((
+                optional(&accounts, row),
+                versions.value(row),
+                ids.value(row).to_owned(),
+            ));
+        }
+    }
+    Ok(keys)
 }
 
 impl Upkeep<'_> {
     pub(crate) async fn run(&self, scope: Scope) -> Result<Outcome> {
         let schema = storage_schema(self.contexts, self.ctx, self.settings).await?;
         if self.has_rows {
+            let retracted: Vec<(i64, String)> = if self.retractions {
+                retractions_of(self.ctx, super::ROWS_TABLE)
+                    .await?
+                    .into_iter()
+                    .map(|(_, version, id)| (version, id))
+                    .collect()
+            } else {
+                vec![]
+            };
+            let live = live_rows(self.ctx, super::ROWS_TABLE, &retracted).await?;
             self.ctx.deregister_table("_dwell_live")?;
-            self.ctx
-                .sql(&format!(
-                    "CREATE VIEW _dwell_live AS {}",
-                    live_rows_sql("_dwell_session_rows", self.retractions)
-                ))
-                .await?;
+            self.ctx.register_table("_dwell_live", live.into_view())?;
         }
         match scope {
             Scope::Full => self.full(&schema).await,

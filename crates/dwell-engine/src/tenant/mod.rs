@@ -127,7 +127,11 @@ impl Engine {
             let table = self.ctx.table_provider(name).await?;
             let table: Arc<dyn TableProvider> = if matches!(
                 name,
-                "events" | "users" | crate::persisted::ROWS_TABLE | crate::persisted::CHANGES_TABLE
+                "events"
+                    | "users"
+                    | crate::persisted::ROWS_TABLE
+                    | crate::persisted::RETRACTIONS_TABLE
+                    | crate::persisted::CHANGES_TABLE
             ) {
                 match AccountScoped::new(table, account) {
                     Some(scoped) => Arc::new(scoped),
