@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray}
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use dwell_engine::{DataLocation, Engine, IngestId, Settings};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 use crate::support::{
     Expected, expected_sessions, ints, query, reference_events, sessions_of, texts,
@@ -493,4 +494,93 @@ async fn persisted_sessions_are_kept_and_read_under_any_partition_count() {
         engine.rebuild().await.expect("rebuild");
         assert_exact(&engine, &engine.settings(), &context).await;
     }
+}
+
+/// Events as another writer sends them: millisecond times without a zone, strings as
+/// dictionaries and large strings, no `account_id` and no `event_id` (so no duplicates and one
+/// tenant), landed late and out of order, and a foreign file of the same shape.
+fn other_writer(events: &[Ev], late_minutes: i64) -> RecordBatch {
+    use arrow::array::{DictionaryArray, LargeStringArray};
+    use arrow::datatypes::Int32Type;
+    let plain = batch(events, late_minutes);
+    let times = arrow::compute::cast(
+        plain.column(0),
+        &DataType::Timestamp(TimeUnit::Millisecond, None),
+    )
+    .expect("ms");
+    let dictionary = |i: usize| -> ArrayRef {
+        let values = plain
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("text");
+        Arc::new(values.iter().collect::<DictionaryArray<Int32Type>>())
+    };
+    let large = |i: usize| -> ArrayRef {
+        let values = plain
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("text");
+        Arc::new(values.iter().collect::<LargeStringArray>())
+    };
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+            Field::new(
+                "user_id",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
+            Field::new("app_id", DataType::LargeUtf8, true),
+            Field::new(
+                "tab_id",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new("event_type", DataType::LargeUtf8, false),
+        ])),
+        vec![times, dictionary(2), large(3), dictionary(4), large(5)],
+    )
+    .expect("batch")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_other_writers_are_kept_exactly_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = DataLocation::parse(dir.path().to_str().expect("utf-8")).expect("location");
+    let engine = Engine::builder(location)
+        .create_if_missing(true)
+        .with_settings(settings(1))
+        .build()
+        .await
+        .expect("engine");
+    let settings = engine.settings();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let ingests = prop::collection::vec(ingest(), 4..5)
+        .new_tree(&mut runner)
+        .expect("ingests")
+        .current();
+    for (i, (events, late)) in ingests.iter().enumerate() {
+        land(&engine, &other_writer(events, *late)).await;
+        let context = format!("other writer, ingest {}", i + 1);
+        assert_reads_persisted(&engine, &context).await;
+        assert_exact(&engine, &settings, &context).await;
+    }
+    // A foreign file of that shape among the landed ones, covered by the next ingest.
+    let foreign = dir.path().join("events/elsewhere");
+    std::fs::create_dir_all(&foreign).expect("dir");
+    let file = std::fs::File::create(foreign.join("late.parquet")).expect("file");
+    let late = other_writer(&ingests[0].0, 120);
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, late.schema(), None).expect("writer");
+    writer.write(&late).expect("write");
+    writer.close().expect("close");
+    land(&engine, &other_writer(&ingests[1].0, 30)).await;
+    assert_reads_persisted(&engine, "foreign file of another writer").await;
+    assert_exact(&engine, &settings, "foreign file of another writer").await;
 }

@@ -163,6 +163,16 @@ pub(crate) fn session_changes_query(table: &str) -> String {
     )
 }
 
+/// Column `c` of the events aliased `e`, or a NULL string where `events` lacks it (an optional
+/// column no file has, SESSIONS.md §1).
+pub(crate) fn optional_column(events: &Schema, c: &str) -> String {
+    if events.field_with_name(c).is_ok() {
+        format!("e.{c}")
+    } else {
+        "CAST(NULL AS VARCHAR)".to_owned()
+    }
+}
+
 /// An SQL string literal.
 pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -188,13 +198,7 @@ pub(crate) fn view_queries(
     persisted: bool,
 ) -> [(&'static str, String); 5] {
     let has = |c: &str| events.field_with_name(c).is_ok();
-    let optional = |c: &str| {
-        if has(c) {
-            format!("e.{c}")
-        } else {
-            "CAST(NULL AS VARCHAR)".to_owned()
-        }
-    };
+    let optional = |c: &str| optional_column(events, c);
     let account = optional("account_id");
     let event_id = optional("event_id");
     let mut extra = String::new();

@@ -22,7 +22,7 @@ use crate::committed::ingest_id_of;
 use crate::error::{Error, Result};
 use crate::ingest::IngestId;
 
-use super::manifest::{self, CHANGES_DIR, MANIFESTS_DIR, Manifest, ROWS_DIR};
+use super::manifest::{self, CHANGES_DIR, Manifest, ROWS_DIR};
 use super::upkeep::{conform, live_rows, retractions_of, storage_schema};
 use super::{ROWS_TABLE, coverage};
 
@@ -296,19 +296,11 @@ impl Engine {
         };
         name_all(latest, &mut named);
         // Manifests committed within the grace period: what they name may still be read.
-        let dir = self.location.child(MANIFESTS_DIR);
-        let seqs: Vec<u64> = store
-            .list(Some(&dir))
-            .try_filter_map(|meta| async move {
-                Ok(meta
-                    .location
-                    .filename()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .and_then(|n| n.parse::<u64>().ok()))
-            })
-            .try_collect()
-            .await?;
-        for seq in seqs.into_iter().filter(|s| *s != latest.seq) {
+        for seq in manifest::seqs(store.as_ref(), &root)
+            .await?
+            .into_iter()
+            .filter(|s| *s != latest.seq)
+        {
             let old = manifest::read(store.as_ref(), &root, seq).await?;
             if old.time_ns >= cutoff_ns {
                 name_all(&old, &mut named);

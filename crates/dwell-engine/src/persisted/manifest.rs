@@ -64,10 +64,10 @@ fn manifest_name(seq: u64) -> String {
     format!("{seq:020}.json")
 }
 
-/// The latest manifest under `root`, or `None` before the first commit.
-pub(crate) async fn latest(store: &dyn ObjectStore, root: &Path) -> Result<Option<Manifest>> {
+/// The sequence numbers of the manifests under `root`, in no particular order.
+pub(crate) async fn seqs(store: &dyn ObjectStore, root: &Path) -> Result<Vec<u64>> {
     let dir = child(root, MANIFESTS_DIR);
-    let newest = store
+    Ok(store
         .list(Some(&dir))
         .try_filter_map(|meta| async move {
             Ok(meta
@@ -76,11 +76,13 @@ pub(crate) async fn latest(store: &dyn ObjectStore, root: &Path) -> Result<Optio
                 .and_then(|n| n.strip_suffix(".json"))
                 .and_then(|n| n.parse::<u64>().ok()))
         })
-        .try_fold(None, |most: Option<u64>, seq| async move {
-            Ok(Some(most.map_or(seq, |m| m.max(seq))))
-        })
-        .await?;
-    let Some(seq) = newest else {
+        .try_collect()
+        .await?)
+}
+
+/// The latest manifest under `root`, or `None` before the first commit.
+pub(crate) async fn latest(store: &dyn ObjectStore, root: &Path) -> Result<Option<Manifest>> {
+    let Some(seq) = seqs(store, root).await?.into_iter().max() else {
         return Ok(None);
     };
     read(store, root, seq).await.map(Some)

@@ -290,8 +290,7 @@ impl Engine {
             }
             Coverage::Uncovered(uncovered) => {
                 if full.is_none() {
-                    self.touch_files(&ctx, &root, &uncovered, &mut touched)
-                        .await?;
+                    self.touch_files(&ctx, &uncovered, &mut touched).await?;
                 }
             }
         }
@@ -445,7 +444,6 @@ impl Engine {
     async fn touch_files(
         &self,
         ctx: &SessionContext,
-        root: &Path,
         files: &[ObjectMeta],
         touched: &mut HashMap<UserKey, i64>,
     ) -> Result<()> {
@@ -453,7 +451,6 @@ impl Engine {
             .iter()
             .map(|meta| ListingTableUrl::parse(format!("{UPKEEP_URL}{}", meta.location.as_ref())))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let _ = root;
         let table = self.files_provider(urls, files).await?;
         let scratch = self.contexts.local_sibling_of(ctx)?;
         let has_account = table.schema().field_with_name("account_id").is_ok();

@@ -377,15 +377,8 @@ impl Upkeep<'_> {
         let events = self.ctx.table_provider("events").await?;
         let schema = events.schema();
         let has = |c: &str| schema.field_with_name(c).is_ok();
-        let optional = |c: &str| {
-            if has(c) {
-                format!("e.{c}")
-            } else {
-                "CAST(NULL AS VARCHAR)".to_owned()
-            }
-        };
-        let account = optional("account_id");
-        let event_id = optional("event_id");
+        let account = crate::views::optional_column(&schema, "account_id");
+        let event_id = crate::views::optional_column(&schema, "event_id");
         let same_user =
             format!("({account} IS NOT DISTINCT FROM r.account_id) AND e.user_id = r.user_id");
         // Day folders hold their UTC day's events only where dwell wrote every file.
