@@ -36,6 +36,8 @@ static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub(crate) struct ServeProcess {
     child: Child,
     pub(crate) address: String,
+    /// The page's `host:port`, when started with `--http`.
+    pub(crate) page: Option<String>,
     pub(crate) log: Arc<std::sync::Mutex<Vec<String>>>,
     log_thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -70,9 +72,23 @@ impl ServeProcess {
             .strip_prefix("dwell serve: listening on grpc://")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}, log {:?}", log.lock()))
             .to_owned();
+        // With --http, the next line names the page's address.
+        let page = args.contains(&"--http").then(|| {
+            let mut second = String::new();
+            stdout
+                .read_line(&mut second)
+                .expect("the server's second line");
+            second
+                .trim()
+                .strip_prefix("dwell serve: session analytics page on http://")
+                .and_then(|rest| rest.strip_suffix('/'))
+                .unwrap_or_else(|| panic!("unexpected second line {second:?}"))
+                .to_owned()
+        });
         ServeProcess {
             child,
             address,
+            page,
             log,
             log_thread: Some(log_thread),
         }

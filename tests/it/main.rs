@@ -19,5 +19,6 @@ mod storage;
 mod support;
 mod tenants;
 mod views;
+mod web;
 mod what_if;
 mod writers;

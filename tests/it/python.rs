@@ -10,7 +10,7 @@ use clap::Parser;
 use crate::flight::{PASSWORD, TOKEN, auth_toml};
 use crate::load::{ServeProcess, generated_folder};
 
-fn python() -> Option<std::ffi::OsString> {
+pub(crate) fn python() -> Option<std::ffi::OsString> {
     match std::env::var_os("DWELL_TEST_PYTHON") {
         Some(python) => Some(python),
         None if std::env::var_os("CI").is_some() => {

@@ -109,6 +109,13 @@ pub struct ServeArgs {
     /// Seconds calls in progress may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub shutdown_grace: u64,
+    /// Also serve the session analytics page (and its JSON API) over HTTP on this address,
+    /// with the same --auth and the same loopback rule.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Serve only the page: no Flight SQL listener (needs --http).
+    #[arg(long, requires = "http")]
+    pub no_flight: bool,
 }
 
 /// Where the data is.

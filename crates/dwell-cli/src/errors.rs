@@ -25,6 +25,8 @@ pub enum CliError {
     #[error("{0}")]
     Serve(#[from] dwell_flight::Error),
     #[error("{0}")]
+    Page(#[from] dwell_web::Error),
+    #[error("{0}")]
     Cluster(#[from] dwell_cluster::Error),
     #[error("{0}")]
     Usage(String),

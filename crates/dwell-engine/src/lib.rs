@@ -55,7 +55,7 @@ pub use location::DataLocation;
 pub use persisted::{CommitReport, CompactReport};
 pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
 pub use tenant::{AccountFilterExec, AccountScoped, Scope};
-pub use views::{SESSION_CHANGES, TableDoc, VIEWS};
+pub use views::{SESSION_CHANGES, TableDoc, VIEWS, segments_over};
 
 /// The text of a panic's payload.
 #[must_use]

@@ -187,6 +187,53 @@ fn epoch_nanos(x: &str) -> String {
     format!("arrow_cast(arrow_cast({x}, 'Timestamp(Nanosecond, Some(\"UTC\"))'), 'Int64')")
 }
 
+/// `user_session_stats` over a relation of session rows (a table name or a parenthesized
+/// query).
+fn user_stats_over(sessions: &str) -> String {
+    format!(
+        "SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_days,
+       sum(duration_seconds) AS total_session_seconds,
+       avg(duration_seconds) AS avg_session_seconds,
+       median(duration_seconds) AS median_session_seconds,
+       min(start_time) AS first_seen, max(end_time) AS last_seen,
+       count(DISTINCT app_id) + max(CASE WHEN app_id IS NULL THEN 1 ELSE 0 END) AS apps_used
+FROM {sessions}
+GROUP BY account_id, user_id"
+    )
+}
+
+/// `user_segments` over a relation of per-user stats: the segment rule of the README, with
+/// the configured thresholds.
+fn segments_over_stats(settings: &Settings, stats: &str) -> String {
+    let t = &settings.segments;
+    format!(
+        "SELECT account_id, user_id,
+       CASE
+         WHEN sessions <= {dis_sessions} OR total_session_seconds <= {dis_total:?} THEN 'disengaged'
+         WHEN sessions_per_active_day >= {str_per_day:?} AND median_session_seconds <= {str_median:?}
+              AND apps_used >= {str_apps} THEN 'struggling'
+         ELSE 'engaged'
+       END AS segment,
+       sessions, active_days, sessions_per_active_day, median_session_seconds,
+       total_session_seconds, apps_used
+FROM (SELECT *, CAST(sessions AS DOUBLE) / active_days AS sessions_per_active_day
+      FROM {stats})",
+        dis_sessions = t.disengaged_max_sessions,
+        dis_total = t.disengaged_max_total_session.as_secs_f64(),
+        str_per_day = t.struggling_min_sessions_per_day,
+        str_median = t.struggling_max_median_session.as_secs_f64(),
+        str_apps = t.struggling_min_apps,
+    )
+}
+
+/// The query of `user_segments` (same columns, same rule, the thresholds of `settings`) over
+/// any relation of `sessions` rows: a table name or a parenthesized query, for example the
+/// sessions of one date range. Over `sessions` itself it is the view.
+#[must_use]
+pub fn segments_over(settings: &Settings, sessions: &str) -> String {
+    segments_over_stats(settings, &format!("({})", user_stats_over(sessions)))
+}
+
 /// Each view's name and its query over `events`, in the order of [`VIEWS`] (dependency order).
 #[expect(
     clippy::too_many_lines,
@@ -334,36 +381,8 @@ FROM sessions
 GROUP BY day, account_id, app_id"
             .to_owned();
 
-    let user_stats =
-        "SELECT account_id, user_id, count(*) AS sessions, count(DISTINCT day) AS active_days,
-       sum(duration_seconds) AS total_session_seconds,
-       avg(duration_seconds) AS avg_session_seconds,
-       median(duration_seconds) AS median_session_seconds,
-       min(start_time) AS first_seen, max(end_time) AS last_seen,
-       count(DISTINCT app_id) + max(CASE WHEN app_id IS NULL THEN 1 ELSE 0 END) AS apps_used
-FROM sessions
-GROUP BY account_id, user_id"
-            .to_owned();
-
-    let t = &settings.segments;
-    let segments = format!(
-        "SELECT account_id, user_id,
-       CASE
-         WHEN sessions <= {dis_sessions} OR total_session_seconds <= {dis_total:?} THEN 'disengaged'
-         WHEN sessions_per_active_day >= {str_per_day:?} AND median_session_seconds <= {str_median:?}
-              AND apps_used >= {str_apps} THEN 'struggling'
-         ELSE 'engaged'
-       END AS segment,
-       sessions, active_days, sessions_per_active_day, median_session_seconds,
-       total_session_seconds, apps_used
-FROM (SELECT *, CAST(sessions AS DOUBLE) / active_days AS sessions_per_active_day
-      FROM user_session_stats)",
-        dis_sessions = t.disengaged_max_sessions,
-        dis_total = t.disengaged_max_total_session.as_secs_f64(),
-        str_per_day = t.struggling_min_sessions_per_day,
-        str_median = t.struggling_max_median_session.as_secs_f64(),
-        str_apps = t.struggling_min_apps,
-    );
+    let user_stats = user_stats_over("sessions");
+    let segments = segments_over_stats(settings, "user_session_stats");
     [
         ("sessionized_events", sessionized_events),
         ("sessions", sessions),

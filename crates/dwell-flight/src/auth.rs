@@ -148,6 +148,43 @@ impl AuthConfig {
         names
     }
 
+    /// The scope of `user` if `password` is theirs.
+    #[must_use]
+    pub fn check_password(&self, user: &str, password: &str) -> Option<Scope> {
+        let presented = sha256(password.as_bytes());
+        match self.users.get(user) {
+            Some((expected, scope)) if same_digest(expected, &presented) => Some(scope.clone()),
+            _ => None,
+        }
+    }
+
+    /// The name and scope of one of the file's `[[tokens]]`.
+    #[must_use]
+    pub fn check_token(&self, token: &str) -> Option<(&str, Scope)> {
+        let presented = sha256(token.trim().as_bytes());
+        self.tokens
+            .iter()
+            .find(|(_, digest, _)| same_digest(digest, &presented))
+            .map(|(name, _, scope)| (name.as_str(), scope.clone()))
+    }
+
+    /// The caller an HTTP `authorization` header names: `Basic` credentials of a user (base64
+    /// padded or not) or `Bearer` one of the file's tokens. (Handshake tokens belong to the
+    /// Flight SQL server that issued them.) `None` for anything else.
+    #[must_use]
+    pub fn check_header(&self, header: &str) -> Option<(String, Scope)> {
+        if let Some(token) = strip_scheme(header, "Bearer") {
+            return self
+                .check_token(token)
+                .map(|(name, scope)| (name.to_owned(), scope));
+        }
+        let encoded = strip_scheme(header, "Basic")?;
+        let text = String::from_utf8(BASE64_ANY_PADDING.decode(encoded.trim()).ok()?).ok()?;
+        let (user, password) = text.split_once(':')?;
+        self.check_password(user, password)
+            .map(|scope| (user.to_owned(), scope))
+    }
+
     /// Reads an auth file.
     pub fn read(path: &std::path::Path) -> Result<AuthConfig> {
         let file = path.display().to_string();
@@ -328,13 +365,12 @@ impl Authenticator {
         let (user, password) = text
             .split_once(':')
             .ok_or_else(|| Status::invalid_argument("Basic credentials must be user:password"))?;
-        let presented = sha256(password.as_bytes());
-        match config.users.get(user) {
-            Some((expected, scope)) if same_digest(expected, &presented) => Ok(Caller {
+        match config.check_password(user, password) {
+            Some(scope) => Ok(Caller {
                 name: user.to_owned(),
-                scope: scope.clone(),
+                scope,
             }),
-            _ => Err(unauthenticated()),
+            None => Err(unauthenticated()),
         }
     }
 
@@ -342,17 +378,13 @@ impl Authenticator {
         let Some(config) = &self.config else {
             return Ok(Caller::anonymous());
         };
-        let presented = sha256(token.trim().as_bytes());
-        if let Some((name, _, scope)) = config
-            .tokens
-            .iter()
-            .find(|(_, digest, _)| same_digest(digest, &presented))
-        {
+        if let Some((name, scope)) = config.check_token(token) {
             return Ok(Caller {
-                name: name.clone(),
-                scope: scope.clone(),
+                name: name.to_owned(),
+                scope,
             });
         }
+        let presented = sha256(token.trim().as_bytes());
         let mut issued = self
             .issued
             .lock()
