@@ -199,3 +199,26 @@ def test_errors_are_messages_not_blank_panels(browser):
     assert "not a text column of users" in page.text_content("#panel-segments .status")
     assert page.get_attribute("#panel-daily", "data-state") == "ready"
     page.context.close()
+
+
+def test_a_slow_panel_shows_progress(browser):
+    # The segments call is held back: its panel says it is loading, with the seconds so far,
+    # while the others draw; released, it draws too.
+    context = browser.new_context(http_credentials=credentials("DWELL_PAGE_ADMIN"))
+    page = context.new_page()
+    held = []
+    page.route("**/api/segments*", lambda route: held.append(route))
+    page.goto(f"{PAGE}/")
+    page.wait_for_selector("#panel-summary[data-state='ready']", timeout=60_000)
+    page.wait_for_function(
+        "() => /Loading… [1-9]/.test(document.querySelector('#panel-segments .status').textContent)",
+        timeout=30_000,
+    )
+    assert page.get_attribute("#panel-segments", "data-state") == "loading"
+    assert "loading" in page.get_attribute("#panel-segments .status", "class")
+    assert held, "the segments request was held"
+    for route in held:
+        route.continue_()
+    page.wait_for_selector("body[data-ready='true']", timeout=60_000)
+    assert page.get_attribute("#panel-segments", "data-state") == "ready"
+    context.close()

@@ -26,6 +26,33 @@ pub(crate) fn python() -> Option<std::ffi::OsString> {
     }
 }
 
+/// Runs the pytest suite in `tests/SUITE` with `env`; fails the test (with pytest's report)
+/// unless it passes.
+pub(crate) fn pytest(
+    python: &std::ffi::OsStr,
+    suite: &str,
+    env: &[(&str, std::ffi::OsString)],
+) -> String {
+    let output = Command::new(python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
+        .arg(format!("{}/{suite}", env!("CARGO_MANIFEST_DIR")))
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .expect("run pytest");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{report}");
+    assert!(
+        output.status.success(),
+        "the {suite} suite failed:\n{report}"
+    );
+    assert!(report.contains(" passed"), "{report}");
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients_work_against_dwell_serve() {
     let Some(python) = python() else { return };
@@ -37,28 +64,18 @@ async fn python_clients_work_against_dwell_serve() {
     let address = server.address.clone();
     let (host, port) = address.rsplit_once(':').expect("host:port");
 
-    let output = Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/python"))
-        .env("DWELL_FLIGHT_HOST", host)
-        .env("DWELL_FLIGHT_PORT", port)
-        .env("DWELL_FLIGHT_USER", "analyst")
-        .env("DWELL_FLIGHT_PASSWORD", PASSWORD)
-        .env("DWELL_FLIGHT_TOKEN", TOKEN)
-        .env("DWELL_VERSION", env!("CARGO_PKG_VERSION"))
-        .output()
-        .expect("run pytest");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    pytest(
+        &python,
+        "python",
+        &[
+            ("DWELL_FLIGHT_HOST", host.into()),
+            ("DWELL_FLIGHT_PORT", port.into()),
+            ("DWELL_FLIGHT_USER", "analyst".into()),
+            ("DWELL_FLIGHT_PASSWORD", PASSWORD.into()),
+            ("DWELL_FLIGHT_TOKEN", TOKEN.into()),
+            ("DWELL_VERSION", env!("CARGO_PKG_VERSION").into()),
+        ],
     );
-    eprintln!("{report}");
-    assert!(
-        output.status.success(),
-        "the Python client suite failed:\n{report}"
-    );
-    assert!(report.contains(" passed"), "{report}");
 
     // SIGTERM: the server stops gracefully, by the PID of the process this test started.
     let exit = server.stop("TERM");

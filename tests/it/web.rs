@@ -3,7 +3,6 @@
 //! `DWELL_TEST_PYTHON`; `.ci/run` installs both).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
@@ -173,8 +172,20 @@ fn filters(first_day: &str, last_day: &str, account: &str, app: &str) -> Vec<Fil
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_api_answers_what_the_views_say() {
+/// A `dwell serve --http` process over 20,000 generated events (several accounts), with an
+/// admin, a tenant of `tenant` and a token; an engine over the same folder for the views'
+/// figures.
+struct Served {
+    dir: tempfile::TempDir,
+    engine: Engine,
+    accounts: Vec<BTreeMap<String, Value>>,
+    tenant: String,
+    other: String,
+    server: ServeProcess,
+    page: String,
+}
+
+async fn served_page() -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = generated_folder(dir.path(), 20_000).await;
     let engine =
@@ -187,15 +198,13 @@ async fn page_api_answers_what_the_views_say() {
         "SELECT DISTINCT account_id FROM sessions ORDER BY 1",
     )
     .await;
-    assert!(accounts.len() >= 2, "generated data has several accounts");
-    let tenant = accounts[1]["account_id"]
-        .as_str()
-        .expect("account")
-        .to_owned();
-    let other = accounts[0]["account_id"]
-        .as_str()
-        .expect("account")
-        .to_owned();
+    let account = |i: usize| {
+        accounts[i]["account_id"]
+            .as_str()
+            .expect("account")
+            .to_owned()
+    };
+    let (tenant, other) = (account(1), account(0));
     let auth = dir.path().join("auth.toml");
     std::fs::write(&auth, auth_file(&tenant)).expect("auth file");
     let server = ServeProcess::start(
@@ -208,6 +217,29 @@ async fn page_api_answers_what_the_views_say() {
         ],
     );
     let page = server.page.clone().expect("the page's address");
+    Served {
+        dir,
+        engine,
+        accounts,
+        tenant,
+        other,
+        server,
+        page,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_api_answers_what_the_views_say() {
+    let Served {
+        dir: _dir,
+        engine,
+        accounts,
+        tenant,
+        other,
+        server,
+        page,
+    } = served_page().await;
+    assert!(accounts.len() >= 2, "generated data has several accounts");
     let admin = basic("analyst", PASSWORD);
 
     // The page and its library are served, from this server only.
@@ -537,69 +569,38 @@ async fn page_renders_the_views_in_chromium() {
     let Some(python) = crate::python::python() else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = generated_folder(dir.path(), 20_000).await;
-    let engine =
-        Engine::builder(DataLocation::parse(data.to_str().expect("utf-8")).expect("location"))
-            .build()
-            .await
-            .expect("engine");
-    let accounts = rows(
-        &engine,
-        "SELECT DISTINCT account_id FROM sessions ORDER BY 1",
-    )
-    .await;
-    let tenant = accounts[1]["account_id"]
-        .as_str()
-        .expect("account")
-        .to_owned();
-    let other = accounts[0]["account_id"]
-        .as_str()
-        .expect("account")
-        .to_owned();
-
+    let Served {
+        dir,
+        engine,
+        tenant,
+        other,
+        mut server,
+        page,
+        ..
+    } = served_page().await;
     let expected = page_figures(&engine, &tenant, &other).await;
     let expected_file = dir.path().join("expected.json");
     std::fs::write(&expected_file, expected.to_string()).expect("expected figures");
-
-    let auth = dir.path().join("auth.toml");
-    std::fs::write(&auth, auth_file(&tenant)).expect("auth file");
-    let mut server = ServeProcess::start(
-        &data,
-        &[
-            "--auth",
-            auth.to_str().expect("utf-8"),
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
-    let page = server.page.clone().expect("the page's address");
     let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot folder");
     let chromium =
         std::env::var("DWELL_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let output = Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/browser"))
-        .env("DWELL_PAGE", format!("http://{page}"))
-        .env("DWELL_PAGE_ADMIN", format!("analyst:{PASSWORD}"))
-        .env("DWELL_PAGE_TENANT", format!("viewer:{TENANT_PASSWORD}"))
-        .env("DWELL_PAGE_EXPECTED", &expected_file)
-        .env("DWELL_PAGE_SCREENSHOTS", &screenshots)
-        .env("DWELL_TEST_CHROMIUM", chromium)
-        .output()
-        .expect("run pytest");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    crate::python::pytest(
+        &python,
+        "browser",
+        &[
+            ("DWELL_PAGE", format!("http://{page}").into()),
+            ("DWELL_PAGE_ADMIN", format!("analyst:{PASSWORD}").into()),
+            (
+                "DWELL_PAGE_TENANT",
+                format!("viewer:{TENANT_PASSWORD}").into(),
+            ),
+            ("DWELL_PAGE_EXPECTED", expected_file.into()),
+            ("DWELL_PAGE_SCREENSHOTS", screenshots.clone().into()),
+            ("DWELL_TEST_CHROMIUM", chromium.into()),
+        ],
     );
-    eprintln!("{report}\nscreenshots in {}", screenshots.display());
-    assert!(
-        output.status.success(),
-        "the browser suite failed:\n{report}"
-    );
-    assert!(report.contains(" passed"), "{report}");
+    eprintln!("screenshots in {}", screenshots.display());
     for name in ["admin.png", "drill-down.png", "tenant.png", "error.png"] {
         let shot = screenshots.join(name);
         let size = std::fs::metadata(&shot).map_or(0, |m| m.len());

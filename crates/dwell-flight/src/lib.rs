@@ -104,6 +104,28 @@ impl ServerOptions {
     }
 }
 
+/// Binds `listen` for one of dwell's servers (Flight SQL, the page): without authentication
+/// only a loopback address, unless `allow_unauthenticated_remote`. The error is the reason, for
+/// the caller's own error type to name the address.
+pub async fn bind_listener(
+    listen: SocketAddr,
+    authenticated: bool,
+    allow_unauthenticated_remote: bool,
+) -> std::result::Result<(tokio::net::TcpListener, SocketAddr), String> {
+    if !authenticated && !listen.ip().is_loopback() && !allow_unauthenticated_remote {
+        return Err(
+            "without --auth dwell serves only loopback addresses; give --auth FILE \
+                    (or --allow-unauthenticated to serve the network without it)"
+                .into(),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok((listener, local_addr))
+}
+
 /// A bound server, ready to serve.
 #[derive(Debug)]
 pub struct FlightServer {
@@ -130,18 +152,16 @@ impl ServerStats {
 impl FlightServer {
     /// Checks the options, reads the TLS files and binds the address.
     pub async fn bind(engine: Arc<Engine>, options: ServerOptions) -> Result<FlightServer> {
-        let address = options.listen.to_string();
-        if options.auth.is_none()
-            && !options.listen.ip().is_loopback()
-            && !options.allow_unauthenticated_remote
-        {
-            return Err(Error::Listen {
-                address,
-                reason: "without --auth dwell serves only loopback addresses; give --auth FILE \
-                         (or --allow-unauthenticated to serve the network without it)"
-                    .into(),
-            });
-        }
+        let (listener, local_addr) = bind_listener(
+            options.listen,
+            options.auth.is_some(),
+            options.allow_unauthenticated_remote,
+        )
+        .await
+        .map_err(|reason| Error::Listen {
+            address: options.listen.to_string(),
+            reason,
+        })?;
         let tls = match &options.tls {
             None => None,
             Some(files) => {
@@ -153,16 +173,6 @@ impl FlightServer {
                 Some(ServerTlsConfig::new().identity(identity))
             }
         };
-        let listener = tokio::net::TcpListener::bind(options.listen)
-            .await
-            .map_err(|e| Error::Listen {
-                address: address.clone(),
-                reason: e.to_string(),
-            })?;
-        let local_addr = listener.local_addr().map_err(|e| Error::Listen {
-            address,
-            reason: e.to_string(),
-        })?;
         let auth = Arc::new(Authenticator::new(options.auth));
         let limits = Limits {
             max_prepared_statements: options.max_prepared_statements,

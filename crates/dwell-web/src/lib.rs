@@ -129,27 +129,15 @@ pub struct WebServer {
 impl WebServer {
     /// Checks the options and binds the address.
     pub async fn bind(engine: Arc<Engine>, options: WebOptions) -> Result<WebServer> {
-        let address = options.listen.to_string();
-        if options.auth.is_none()
-            && !options.listen.ip().is_loopback()
-            && !options.allow_unauthenticated_remote
-        {
-            return Err(Error::Listen {
-                address,
-                reason: "without --auth dwell serves only loopback addresses; give --auth FILE \
-                         (or --allow-unauthenticated to serve the network without it)"
-                    .into(),
-            });
-        }
-        let listener = tokio::net::TcpListener::bind(options.listen)
-            .await
-            .map_err(|e| Error::Listen {
-                address: address.clone(),
-                reason: e.to_string(),
-            })?;
-        let local_addr = listener.local_addr().map_err(|e| Error::Listen {
-            address,
-            reason: e.to_string(),
+        let (listener, local_addr) = dwell_flight::bind_listener(
+            options.listen,
+            options.auth.is_some(),
+            options.allow_unauthenticated_remote,
+        )
+        .await
+        .map_err(|reason| Error::Listen {
+            address: options.listen.to_string(),
+            reason,
         })?;
         Ok(WebServer {
             listener,
