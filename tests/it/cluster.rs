@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -338,6 +339,8 @@ impl Drop for Started {
 }
 
 /// `dwell scheduler` and two `dwell executor` processes over `data`, on free loopback ports.
+/// The second has a memory limit, so it sessionizes over DataFusion's spilling sort (its
+/// codec decodes `SessionizeExec` so) where the first sorts in memory.
 fn start_cluster(data: &str, dir: &Path) -> (ClusterUrl, Vec<Started>, Vec<std::path::PathBuf>) {
     let scheduler_port = free_port();
     let listen = format!("127.0.0.1:{scheduler_port}");
@@ -352,21 +355,30 @@ fn start_cluster(data: &str, dir: &Path) -> (ClusterUrl, Vec<Started>, Vec<std::
         let work = dir.join(format!("executor-{i}"));
         std::fs::create_dir_all(&work).expect("work dir");
         let listen = format!("127.0.0.1:{}", free_port());
+        let memory_limit: &[&str] = if i == 0 {
+            &[]
+        } else {
+            &["--memory-limit", "2GiB"]
+        };
         processes.push(Started::spawn(
             "executor",
             &[
-                "executor",
-                "--data",
-                data,
-                "--scheduler",
-                &url.to_string(),
-                "--listen",
-                &listen,
-                "--task-slots",
-                "2",
-                "--work-dir",
-                work.to_str().expect("utf-8"),
-            ],
+                &[
+                    "executor",
+                    "--data",
+                    data,
+                    "--scheduler",
+                    &url.to_string(),
+                    "--listen",
+                    &listen,
+                    "--task-slots",
+                    "2",
+                    "--work-dir",
+                    work.to_str().expect("utf-8"),
+                ][..],
+                memory_limit,
+            ]
+            .concat(),
             dir.join(format!("executor-{i}.log")),
         ));
         work_dirs.push(work);
@@ -534,6 +546,104 @@ async fn stages(engine: &Engine, sql: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What the executors run: the scheduler's plan of a query that sessionizes, encoded and
+/// decoded as an executor does, keeps dwell's operator, sorting in memory (or, on an executor
+/// with a memory limit, with DataFusion's spilling sort inside it), with the same operators
+/// (the scheduler counts them: a task's metrics that do not match its stage's are dropped, and
+/// the task's output with them), and gives the rows of the plan it came from under a memory
+/// pool like an executor's.
+#[tokio::test]
+async fn executors_run_dwell_s_operator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location =
+        DataLocation::parse(dir.path().join("data").to_str().expect("utf-8")).expect("location");
+    generate(&location, 2_000).await;
+    let engine = Engine::builder(location)
+        .with_config(SessionConfig::new().with_target_partitions(4))
+        .build()
+        .await
+        .expect("engine");
+    let operator_lines = |plan: &dyn datafusion::physical_plan::ExecutionPlan| {
+        let text = datafusion::physical_plan::displayable(plan)
+            .indent(false)
+            .to_string();
+        let lines: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
+        let at: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with("SessionizeExec:"))
+            .collect();
+        (lines, at)
+    };
+    for sql in [
+        "SELECT * FROM sessions_with()",
+        "SELECT * FROM sessionized_events",
+        "SELECT count(*) AS n, sum(duration_seconds) AS seconds \
+         FROM sessions_with('default_timeout', '15m') WHERE user_id = 'u1'",
+    ] {
+        let (state, plan) = engine.sql(sql).await.expect("plan").into_parts();
+        let planning =
+            dwell_engine::distributed_state(state.config().clone(), state.runtime_env().clone())
+                .expect("scheduler state");
+        let physical = planning
+            .create_physical_plan(&state.optimize(&plan).expect("optimize"))
+            .await
+            .expect("physical plan");
+        let (lines, at) = operator_lines(physical.as_ref());
+        assert!(
+            !at.is_empty() && at.iter().all(|&i| lines[i].contains("mode=SortInMemory")),
+            "{sql}: the scheduler plans SessionizeExec: {lines:#?}"
+        );
+        // A pool as an executor's tasks get (a share of a limit, spilling fairly).
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::from_runtime_env(
+            planning.runtime_env(),
+        )
+        .with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(1 << 30),
+        ))
+        .build_arc()
+        .expect("runtime");
+        let task =
+            Arc::new(datafusion::execution::TaskContext::from(&planning).with_runtime(runtime));
+        let expected = rows(
+            &datafusion::physical_plan::collect(Arc::clone(&physical), Arc::clone(&task))
+                .await
+                .expect("run"),
+        );
+        for memory_limited in [false, true] {
+            let decoded =
+                dwell_cluster::as_executor_decodes(Arc::clone(&physical), &task, memory_limited)
+                    .unwrap_or_else(|e| panic!("{sql}: decoding: {e}"));
+            let (decoded_lines, decoded_at) = operator_lines(decoded.as_ref());
+            assert_eq!(decoded_at.len(), at.len(), "{sql}: {decoded_lines:#?}");
+            for (&before, &after) in at.iter().zip(&decoded_at) {
+                // The operators the scheduler sent, which it counts (an executor with a
+                // memory limit sorts with DataFusion's spilling sort inside the operator).
+                let expected_line = if memory_limited {
+                    lines[before].replace("mode=SortInMemory", "mode=SortSpilling")
+                } else {
+                    lines[before].clone()
+                };
+                assert_eq!(decoded_lines[after], expected_line, "{sql}");
+                assert_eq!(decoded_lines[after + 1], lines[before + 1], "{sql}");
+            }
+            assert_eq!(
+                decoded_lines.len(),
+                lines.len(),
+                "{sql}: {decoded_lines:#?}"
+            );
+            let got = rows(
+                &datafusion::physical_plan::collect(decoded, Arc::clone(&task))
+                    .await
+                    .expect("run the decoded plan"),
+            );
+            // Sums within 1e-9: the repartition may hand the rows over in another order.
+            assert_same(
+                &BTreeMap::from([(sql.to_owned(), expected.clone())]),
+                &BTreeMap::from([(sql.to_owned(), got)]),
+            );
+        }
+    }
+}
+
 /// What runs where: the events are read, filtered and hash-partitioned by (account, user) in
 /// one stage, one task per file group; each of those partitions (a bucket of users) is then
 /// sorted and sessionized by a task of its own in the next stage, and only the result moves on.
@@ -552,12 +662,29 @@ async fn each_bucket_of_users_sessionizes_in_a_task_of_its_own() {
         "SELECT count(*) AS n FROM sessions_with() WHERE user_id = 'u1'",
     ] {
         let stages = stages(&engine, sql).await;
+        // dwell's operator, sorting each bucket in memory, as in one process: the executors
+        // run it (the in-process and process clusters give the single-process answers).
         let window = stages
             .iter()
-            .position(|(_, body)| body.contains("WindowAggExec: wdw=[sessionize("))
-            .unwrap_or_else(|| panic!("{sql}: no stage sessionizes: {stages:?}"));
+            .position(|(_, body)| body.contains("SessionizeExec: mode=SortInMemory"))
+            .unwrap_or_else(|| panic!("{sql}: no stage runs SessionizeExec: {stages:?}"));
+        assert!(
+            stages.iter().all(|(_, body)| body.lines().all(|line| !(line
+                .contains("WindowAggExec: wdw=[")
+                && line.contains("sessionize(")))),
+            "{sql}: sessionize in DataFusion's window operator: {stages:?}"
+        );
         let (header, body) = &stages[window];
         assert!(header.contains("(4 tasks)"), "{sql}: {header}");
+        let under = body
+            .lines()
+            .skip_while(|line| !line.contains("SessionizeExec:"))
+            .nth(1)
+            .expect("an input under SessionizeExec");
+        assert!(
+            !under.trim_start().starts_with("SortExec"),
+            "{sql}: SessionizeExec sorts the bucket itself: {body}"
+        );
         assert!(
             body.contains(
                 "UnresolvedShuffleExec: stage=1, partitioning: Hash([account_id@1, user_id@2], 4)"

@@ -1,6 +1,8 @@
-//! The logger that shows dwell's own warnings (a query that runs on a slow path) on stderr.
+//! The logger that shows dwell's own warnings (a query that runs on a slow path) on stderr, and
+//! other crates' errors (a Ballista scheduler that drops an executor's task status, say).
 
-/// Prints dwell's warnings (log targets under `dwell`) to stderr; other crates' logs stay off.
+/// Prints dwell's warnings (log targets under `dwell`) and other crates' errors to stderr; the
+/// rest of other crates' logs stay off.
 struct Warnings;
 
 static WARNINGS: Warnings = Warnings;
@@ -14,12 +16,21 @@ pub(crate) fn install() {
 
 impl log::Log for Warnings {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn && metadata.target().starts_with("dwell")
+        if metadata.target().starts_with("dwell") {
+            metadata.level() <= log::Level::Warn
+        } else {
+            metadata.level() <= log::Level::Error
+        }
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        if record.target().starts_with("dwell") {
             eprintln!("dwell: warning: {}", record.args());
+        } else {
+            eprintln!("dwell: error in {}: {}", record.target(), record.args());
         }
     }
 

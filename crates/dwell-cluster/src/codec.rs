@@ -1,9 +1,12 @@
 //! How dwell's plans travel: Ballista's own codecs, plus what `datafusion-proto` cannot carry by
 //! itself. To the scheduler (logical plans): the engine's in-memory tables (the settings tables,
 //! and `events` before anything has landed) and a tenant's account-scoped tables. To the
-//! executors (physical plans): the account filter under a tenant's scans. Parquet listing
-//! tables (`events`, `users`) and views travel as `datafusion-proto` messages; `sessionize`
-//! travels by name and is found in the scheduler's and executors' function registries.
+//! executors (physical plans): the account filter under a tenant's scans, and dwell's
+//! sessionizing operator (`SessionizeExec`: its mode, its `sessionize` window expression and its
+//! sort, as `datafusion-proto` messages; the executor works out the rest from its input).
+//! Parquet listing tables (`events`, `users`) and views travel as `datafusion-proto` messages;
+//! `sessionize` travels by name and is found in the scheduler's and executors' function
+//! registries.
 
 use std::sync::Arc;
 
@@ -21,13 +24,25 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
 };
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
-use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::physical_plan::from_proto::{
+    parse_physical_sort_exprs, parse_physical_window_expr,
+};
+use datafusion_proto::physical_plan::to_proto::{
+    serialize_physical_sort_exprs, serialize_physical_window_expr,
+};
+use datafusion_proto::physical_plan::{
+    PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
+};
+use datafusion_proto::protobuf;
 use dwell_engine::{AccountFilterExec, AccountScoped};
+use dwell_session::{SessionizeExec, SessionizeMode};
+use prost::Message;
 
 /// Marks a table encoded by this codec (an Arrow IPC stream follows).
 const MEMORY_TABLE: &[u8] = b"dwell-memory-table\n";
@@ -36,6 +51,10 @@ const MEMORY_TABLE: &[u8] = b"dwell-memory-table\n";
 const ACCOUNT_SCOPED: &[u8] = b"dwell-account-scoped\n";
 /// Marks an account filter of a physical plan.
 const ACCOUNT_FILTER: &[u8] = b"dwell-account-filter\n";
+/// Marks a `SessionizeExec`: its mode (one byte), the number of partition keys (4 bytes), the
+/// window expression (a length-prefixed `PhysicalWindowExprNode`), then the sort (a
+/// `PhysicalSortExprNodeCollection`).
+const SESSIONIZE: &[u8] = b"dwell-sessionize\n";
 
 /// Ballista's logical codec, and in-memory tables as Arrow IPC streams.
 #[derive(Debug, Default)]
@@ -175,10 +194,110 @@ impl LogicalExtensionCodec for DwellLogicalCodec {
     }
 }
 
-/// Ballista's physical codec, and the account filter under a tenant's scans.
+/// Ballista's physical codec, the account filter under a tenant's scans, and `SessionizeExec`.
 #[derive(Debug, Default)]
 pub(crate) struct DwellPhysicalCodec {
     ballista: BallistaPhysicalExtensionCodec,
+    /// Decode a `SessionizeExec` that sorts in memory as one that sorts with DataFusion's
+    /// spilling `SortExec` inside it (`SortSpilling`: the same operators, which the scheduler
+    /// counts): an executor given a memory limit decodes so.
+    spilling_sorts: bool,
+}
+
+impl DwellPhysicalCodec {
+    /// The codec of an executor whose tasks' memory is limited.
+    pub(crate) fn spilling_sorts() -> Self {
+        Self {
+            ballista: BallistaPhysicalExtensionCodec::default(),
+            spilling_sorts: true,
+        }
+    }
+
+    fn decode_sessionize(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let malformed = || DataFusionError::Internal("a malformed SessionizeExec message".into());
+        let [input] = inputs else {
+            return Err(DataFusionError::Internal(format!(
+                "SessionizeExec has one input, not {}",
+                inputs.len()
+            )));
+        };
+        let (&mode, rest) = buf.split_first().ok_or_else(malformed)?;
+        let mode = match mode {
+            0 if self.spilling_sorts => SessionizeMode::SortSpilling,
+            0 => SessionizeMode::SortInMemory,
+            1 => SessionizeMode::Presorted,
+            2 => SessionizeMode::SortSpilling,
+            _ => return Err(malformed()),
+        };
+        let (partition_keys, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let partition_keys = u32::from_le_bytes(*partition_keys) as usize;
+        let (window_length, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        let window_length = u32::from_le_bytes(*window_length) as usize;
+        if rest.len() < window_length {
+            return Err(malformed());
+        }
+        let (window, sort) = rest.split_at(window_length);
+        let window = protobuf::PhysicalWindowExprNode::decode(window)
+            .map_err(|e| DataFusionError::Internal(format!("SessionizeExec's window: {e}")))?;
+        let sort = protobuf::PhysicalSortExprNodeCollection::decode(sort)
+            .map_err(|e| DataFusionError::Internal(format!("SessionizeExec's sort: {e}")))?;
+        let decoding = PhysicalPlanDecodeContext::new(ctx, self);
+        let schema = input.schema();
+        let window = parse_physical_window_expr(&window, &decoding, &schema, proto_converter)?;
+        let sort = parse_physical_sort_exprs(
+            &sort.physical_sort_expr_nodes,
+            &decoding,
+            &schema,
+            proto_converter,
+        )?;
+        let sort = LexOrdering::new(sort)
+            .ok_or_else(|| DataFusionError::Internal("SessionizeExec without a sort".into()))?;
+        Ok(Arc::new(SessionizeExec::try_new(
+            mode,
+            Arc::clone(input),
+            window,
+            sort,
+            partition_keys,
+        )?))
+    }
+
+    fn encode_sessionize(
+        &self,
+        node: &SessionizeExec,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let window = serialize_physical_window_expr(node.window_expr(), self, proto_converter)?
+            .encode_to_vec();
+        let sort = protobuf::PhysicalSortExprNodeCollection {
+            physical_sort_expr_nodes: serialize_physical_sort_exprs(
+                node.sort().iter().cloned(),
+                self,
+                proto_converter,
+            )?,
+        };
+        let length = |n: usize, what: &str| {
+            u32::try_from(n)
+                .map_err(|_| DataFusionError::Internal(format!("SessionizeExec's {what}: {n}")))
+        };
+        buf.extend_from_slice(SESSIONIZE);
+        buf.push(match node.mode() {
+            SessionizeMode::SortInMemory => 0,
+            SessionizeMode::Presorted => 1,
+            SessionizeMode::SortSpilling => 2,
+        });
+        buf.extend_from_slice(&length(node.partition_keys(), "partition keys")?.to_le_bytes());
+        buf.extend_from_slice(&length(window.len(), "window")?.to_le_bytes());
+        buf.extend_from_slice(&window);
+        sort.encode(buf)
+            .map_err(|e| DataFusionError::Internal(format!("SessionizeExec's sort: {e}")))
+    }
 }
 
 impl PhysicalExtensionCodec for DwellPhysicalCodec {
@@ -189,6 +308,9 @@ impl PhysicalExtensionCodec for DwellPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(sessionize) = buf.strip_prefix(SESSIONIZE) {
+            return self.decode_sessionize(sessionize, inputs, ctx, proto_converter);
+        }
         let Some(filter) = buf.strip_prefix(ACCOUNT_FILTER) else {
             return self.ballista.try_decode(buf, inputs, ctx, proto_converter);
         };
@@ -220,6 +342,9 @@ impl PhysicalExtensionCodec for DwellPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(sessionize) = node.downcast_ref::<SessionizeExec>() {
+            return self.encode_sessionize(sessionize, buf, proto_converter);
+        }
         let Some(filter) = node.downcast_ref::<AccountFilterExec>() else {
             return self.ballista.try_encode(node, buf, proto_converter);
         };

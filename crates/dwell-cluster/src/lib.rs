@@ -17,7 +17,9 @@
 //! `sessionize` reaches the scheduler and every executor by name: each process registers
 //! dwell's functions ([`dwell_engine::distributed_state`]). Its settings travel inside the plan
 //! as literals (and the per-application timeout as a `CASE` expression the views generate), so
-//! nothing hides in the function object.
+//! nothing hides in the function object. The scheduler plans it into dwell's `SessionizeExec`,
+//! as one process does, and the executors run that operator (the plan codec carries it): each
+//! task sorts and sessionizes one bucket of users.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -284,7 +286,8 @@ pub struct ExecutorOptions {
     /// Folder for shuffle files (default: a new temporary folder).
     pub work_dir: Option<std::path::PathBuf>,
     /// Memory the executor's tasks may hold together (default: Ballista's share of the
-    /// machine's memory).
+    /// machine's memory). When set, the executor sessionizes with DataFusion's sort, which
+    /// spills, instead of sorting each bucket in memory.
     pub memory_limit: Option<usize>,
 }
 
@@ -318,7 +321,14 @@ pub async fn run_executor(
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_| Ok(Arc::clone(&runtime)))),
         override_logical_codec: Some(Arc::new(DwellLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(DwellPhysicalCodec::default())),
+        // Limited memory: sessionize with DataFusion's sort, which spills, as one process does.
+        override_physical_codec: Some(Arc::new(
+            if options.memory_limit.is_some() && std::env::var_os("DWELL_Y").is_none() {
+                DwellPhysicalCodec::spilling_sorts()
+            } else {
+                DwellPhysicalCodec::default()
+            },
+        )),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))
@@ -371,6 +381,28 @@ pub async fn explain_stages(engine: &dwell_engine::Engine, sql: &str) -> Result<
         );
     }
     Ok(text)
+}
+
+/// `plan` as an executor receives it: encoded with the scheduler's codec and decoded in `task`,
+/// by the codec of an executor with a memory limit (`memory_limited`) or without. Tests and
+/// tools use it to see which operators an executor runs without starting one.
+pub fn as_executor_decodes(
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    task: &datafusion::execution::TaskContext,
+    memory_limited: bool,
+) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    use datafusion_proto::bytes::{
+        physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+    };
+    let bytes = physical_plan_to_bytes_with_extension_codec(plan, &DwellPhysicalCodec::default())?;
+    let executor = if memory_limited {
+        DwellPhysicalCodec::spilling_sorts()
+    } else {
+        DwellPhysicalCodec::default()
+    };
+    Ok(physical_plan_from_bytes_with_extension_codec(
+        &bytes, task, &executor,
+    )?)
 }
 
 /// Starts a scheduler and `executors` executors inside this process, on loopback ports the

@@ -56,10 +56,9 @@ pub fn session_context_with_memory_limit(
 }
 
 /// The state a process that plans or runs a distributed query (a Ballista scheduler or
-/// executor) uses: dwell's functions and logical rules over `runtime`, with DataFusion's own
-/// window operators for `sessionize`. `SessionizeRule` is left out because its operator has no
-/// wire format: plans travel between processes as `datafusion-proto` messages, and the window
-/// operators do.
+/// executor) uses: dwell's functions and logical rules over `runtime`, and `SessionizeRule`
+/// sorting in memory, so the executors run dwell's operator (the cluster's plan codec carries
+/// it; an executor given a memory limit decodes it to sort with DataFusion's spilling sort).
 pub fn distributed_state(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
@@ -70,6 +69,9 @@ pub fn distributed_state(
             .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(dwell_optimizer_rules())
+            .with_physical_optimizer_rule(Arc::new(
+                dwell_session::SessionizeRule::sorting_in_memory(),
+            ))
             .build(),
     );
     dwell_session::register_all(&mut ctx)?;

@@ -17,7 +17,7 @@ use datafusion_physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, Win
 use datafusion_physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 
 use crate::sessionize::sessionize_udwf;
-use crate::sessionize_exec::{Mode, SessionizeExec};
+use crate::sessionize_exec::{Declined, Mode, SessionizeExec};
 
 /// Replaces a window operator that evaluates only `sessionize` over a `SortExec` with
 /// [`SessionizeExec`], which gives the same rows in the same order with the same window column:
@@ -100,9 +100,6 @@ impl PhysicalOptimizerRule for SessionizeRule {
     }
 }
 
-/// Why a window operator that evaluates `sessionize` stays as DataFusion planned it.
-type Declined = &'static str;
-
 /// The `SessionizeExec` that can stand in for `node`: `Ok(None)` when `node` is no window
 /// operator over `sessionize`, `Err` with the reason when it is one the rule cannot replace.
 fn replacement(
@@ -123,15 +120,6 @@ fn replacement(
     let [window_expr] = window_exprs else {
         return Err("other window functions share its window operator");
     };
-    let standard = window_expr
-        .as_any()
-        .downcast_ref::<StandardWindowExpr>()
-        .ok_or("not a standard window expression")?;
-    let function = standard.get_standard_func_expr();
-    let udwf = function
-        .as_any()
-        .downcast_ref::<WindowUDFExpr>()
-        .ok_or("not a user-defined window function")?;
     let (sort, merged) = sort_under(input)?;
     // Keys that are constant in the sorted rows (a NULL for an absent `account_id`, a user
     // fixed by a filter) are left out of the sort by DataFusion: leave them out here too. Where
@@ -163,7 +151,7 @@ fn replacement(
         return Err("its sort has other keys than the window's partition and order");
     }
     let (input, properties) = match mode {
-        Mode::SortInMemory => (
+        Mode::SortInMemory | Mode::SortSpilling => (
             if merged {
                 Arc::new(CoalescePartitionsExec::new(Arc::clone(sort_input)))
             } else {
@@ -178,21 +166,17 @@ fn replacement(
         ),
         Mode::Presorted => (Arc::clone(input), Arc::clone(node.properties())),
     };
-    let argument_fields = argument_fields(udwf, &sort_input.schema())?;
     Ok(Some(Arc::new(SessionizeExec::new(
         mode,
         input,
-        Arc::clone(function),
-        udwf.args().to_vec(),
-        argument_fields,
-        window_expr.name().to_owned(),
+        Arc::clone(window_expr),
         keys.clone(),
         partition_keys,
         properties,
-    ))))
+    )?)))
 }
 
-fn is_sessionize(expr: &Arc<dyn WindowExpr>) -> bool {
+pub(crate) fn is_sessionize(expr: &Arc<dyn WindowExpr>) -> bool {
     expr.as_any()
         .downcast_ref::<StandardWindowExpr>()
         .and_then(|standard| {
@@ -225,17 +209,6 @@ fn sort_under(input: &Arc<dyn ExecutionPlan>) -> std::result::Result<(&SortExec,
     } else {
         Err("no sort under it to replace")
     }
-}
-
-fn argument_fields(
-    udwf: &WindowUDFExpr,
-    schema: &arrow::datatypes::Schema,
-) -> std::result::Result<Vec<arrow::datatypes::FieldRef>, Declined> {
-    udwf.args()
-        .iter()
-        .map(|arg| arg.return_field(schema))
-        .collect::<Result<Vec<_>>>()
-        .map_err(|_| "its arguments' types cannot be resolved")
 }
 
 /// The sort a window needs over `input`: its partition keys (ascending, as DataFusion sorts

@@ -22,6 +22,10 @@
 //! streams, batch by batch, carrying a user's evaluator over batch boundaries, in constant
 //! memory.
 //!
+//! [`Mode::SortSpilling`] is the same streaming over a `SortExec` that the operator holds
+//! inside: a plan shaped as for [`Mode::SortInMemory`] that spills, which a cluster's executor
+//! with a memory limit runs in place of the in-memory sort its scheduler planned.
+//!
 //! [`SessionizeRule`](crate::SessionizeRule) puts it into plans; the property tests run the same
 //! SQL with and without it against the reference.
 //!
@@ -41,14 +45,20 @@ use datafusion_common::tree_node::TreeNodeRecursion;
 use datafusion_execution::TaskContext;
 use datafusion_execution::memory_pool::MemoryConsumer;
 use datafusion_functions_window_common::partition::PartitionEvaluatorArgs;
-use datafusion_physical_expr::window::StandardWindowFunctionExpr;
+use datafusion_physical_expr::window::{
+    StandardWindowExpr, StandardWindowFunctionExpr, WindowExpr,
+};
 use datafusion_physical_expr::{LexOrdering, OrderingRequirements, PhysicalExpr};
-use datafusion_physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion_physical_plan::execution_plan::{
+    ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
 use datafusion_physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion_physical_plan::sorts::sort::SortExec;
 use datafusion_physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_physical_plan::windows::{BoundedWindowAggExec, WindowUDFExpr};
 use datafusion_physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
-    InputDistributionRequirements, PlanProperties, SendableRecordBatchStream,
+    InputDistributionRequirements, InputOrderMode, PlanProperties, SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -63,6 +73,12 @@ pub enum Mode {
     SortInMemory,
     /// The input is already sorted (by a `SortExec`); the operator streams.
     Presorted,
+    /// The input is in any order; the operator sorts each partition with DataFusion's
+    /// `SortExec` (which spills to disk under a memory limit), held inside it, and streams its
+    /// output as in [`Mode::Presorted`]. The plan has the operators of [`Mode::SortInMemory`]:
+    /// what a cluster's executor with a memory limit runs, since the scheduler counts the
+    /// operators of the plan it sent.
+    SortSpilling,
 }
 
 /// Appends the `sessionize` column to rows sorted by `sort`, sorting them first in
@@ -71,13 +87,15 @@ pub enum Mode {
 pub struct SessionizeExec {
     mode: Mode,
     input: Arc<dyn ExecutionPlan>,
+    /// The window expression the replaced window operator evaluated (`sessionize` over the
+    /// partition and order of `sort`): what a plan codec sends, with `mode`, `sort` and
+    /// `partition_keys`, to rebuild the operator elsewhere.
+    window: Arc<dyn WindowExpr>,
     /// The window function, as the window operator held it.
     function: Arc<dyn StandardWindowFunctionExpr>,
     /// Its arguments and their fields, to make the evaluator that takes many partitions.
     arguments: Vec<Arc<dyn PhysicalExpr>>,
     argument_fields: Vec<FieldRef>,
-    /// Shown in plans: the window expression's name.
-    window_name: String,
     /// The sort the replaced `SortExec` did: the partition-by keys first, then the window's
     /// ORDER BY.
     sort: LexOrdering,
@@ -88,38 +106,136 @@ pub struct SessionizeExec {
     metrics: ExecutionPlanMetricsSet,
 }
 
+/// Why a window expression cannot be evaluated by [`SessionizeExec`].
+pub(crate) type Declined = &'static str;
+
 impl SessionizeExec {
     /// The operator over `input`, producing what `SortExec(sort)` + the window operator with
     /// `properties` produced (in [`Mode::Presorted`], what the window operator over the
     /// `SortExec` that is `input` produced).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the parts of the two replaced operators, taken apart once by the rule"
-    )]
     pub(crate) fn new(
         mode: Mode,
         input: Arc<dyn ExecutionPlan>,
-        function: Arc<dyn StandardWindowFunctionExpr>,
-        arguments: Vec<Arc<dyn PhysicalExpr>>,
-        argument_fields: Vec<FieldRef>,
-        window_name: String,
+        window: Arc<dyn WindowExpr>,
         sort: LexOrdering,
         partition_keys: usize,
         properties: Arc<PlanProperties>,
-    ) -> Self {
-        Self {
+    ) -> std::result::Result<Self, Declined> {
+        let standard = window
+            .as_any()
+            .downcast_ref::<StandardWindowExpr>()
+            .ok_or("not a standard window expression")?;
+        let function = Arc::clone(standard.get_standard_func_expr());
+        let udwf = function
+            .as_any()
+            .downcast_ref::<WindowUDFExpr>()
+            .ok_or("not a user-defined window function")?;
+        let schema = input.schema();
+        let argument_fields = udwf
+            .args()
+            .iter()
+            .map(|arg| arg.return_field(&schema))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|_| "its arguments' types cannot be resolved")?;
+        Ok(Self {
             mode,
+            arguments: udwf.args().to_vec(),
             input,
+            window,
             function,
-            arguments,
             argument_fields,
-            window_name,
             sort,
             partition_keys,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
-        }
+        })
     }
+
+    /// The operator from its parts, as a plan codec sends them ([`Self::mode`],
+    /// [`Self::window_expr`], [`Self::sort`], [`Self::partition_keys`]), over `input` (its one
+    /// child). Its properties are worked out anew from `input`, as the window operator it
+    /// stands for would have them.
+    ///
+    /// # Errors
+    ///
+    /// When `window` is not `sessionize`, or `sort` does not start with its partition keys.
+    pub fn try_new(
+        mode: Mode,
+        input: Arc<dyn ExecutionPlan>,
+        window: Arc<dyn WindowExpr>,
+        sort: LexOrdering,
+        partition_keys: usize,
+    ) -> Result<Self> {
+        if !crate::rule::is_sessionize(&window) {
+            return datafusion_common::plan_err!(
+                "SessionizeExec evaluates sessionize, not {}",
+                window.name()
+            );
+        }
+        if partition_keys > sort.len() {
+            return datafusion_common::plan_err!(
+                "SessionizeExec: {partition_keys} partition keys in a sort of {} keys",
+                sort.len()
+            );
+        }
+        let properties = derived_properties(mode, &input, &window, &sort)?;
+        Self::new(mode, input, window, sort, partition_keys, properties)
+            .map_err(|reason| datafusion_common::DataFusionError::Plan(reason.to_owned()))
+    }
+
+    /// How the operator gets its rows in order.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The `sessionize` window expression it evaluates.
+    #[must_use]
+    pub fn window_expr(&self) -> &Arc<dyn WindowExpr> {
+        &self.window
+    }
+
+    /// The order it evaluates rows in: the partition keys, then the window's ORDER BY.
+    #[must_use]
+    pub fn sort(&self) -> &LexOrdering {
+        &self.sort
+    }
+
+    /// How many of [`Self::sort`]'s keys are the partition keys.
+    #[must_use]
+    pub fn partition_keys(&self) -> usize {
+        self.partition_keys
+    }
+}
+
+/// The properties of the window operator (over `SortExec(sort)` in [`Mode::SortInMemory`])
+/// that a `SessionizeExec` over `input` stands for; in [`Mode::SortInMemory`] it emits once
+/// it has read all of its partition.
+fn derived_properties(
+    mode: Mode,
+    input: &Arc<dyn ExecutionPlan>,
+    window: &Arc<dyn WindowExpr>,
+    sort: &LexOrdering,
+) -> Result<Arc<PlanProperties>> {
+    let sorted = match mode {
+        Mode::SortInMemory | Mode::SortSpilling => Arc::new(
+            SortExec::new(sort.clone(), Arc::clone(input)).with_preserve_partitioning(true),
+        ) as Arc<dyn ExecutionPlan>,
+        Mode::Presorted => Arc::clone(input),
+    };
+    let window_operator = BoundedWindowAggExec::try_new(
+        vec![Arc::clone(window)],
+        sorted,
+        InputOrderMode::Sorted,
+        true,
+    )?;
+    let properties = window_operator.properties().as_ref().clone();
+    Ok(Arc::new(match mode {
+        Mode::SortInMemory | Mode::SortSpilling => {
+            properties.with_emission_type(EmissionType::Final)
+        }
+        Mode::Presorted => properties,
+    }))
 }
 
 impl DisplayAs for SessionizeExec {
@@ -128,7 +244,10 @@ impl DisplayAs for SessionizeExec {
             DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
                 f,
                 "SessionizeExec: mode={:?}, sort=[{}], partition_keys={}, wdw=[{}]",
-                self.mode, self.sort, self.partition_keys, self.window_name
+                self.mode,
+                self.sort,
+                self.partition_keys,
+                self.window.name()
             ),
             DisplayFormatType::TreeRender => {
                 writeln!(f, "mode={:?}", self.mode)?;
@@ -171,7 +290,7 @@ impl ExecutionPlan for SessionizeExec {
 
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
         match self.mode {
-            Mode::SortInMemory => vec![None],
+            Mode::SortInMemory | Mode::SortSpilling => vec![None],
             Mode::Presorted => vec![Some(OrderingRequirements::from(self.sort.clone()))],
         }
     }
@@ -214,25 +333,25 @@ impl ExecutionPlan for SessionizeExec {
             "SessionizeExec has one child"
         );
         let input = children.swap_remove(0);
-        if options.children_properties == ChildrenPropertiesMode::Recompute
+        let properties = if options.children_properties == ChildrenPropertiesMode::Recompute
             && input.output_partitioning() != self.input.output_partitioning()
         {
-            // The properties were taken over from the window operator for this input's
-            // partitioning; another partitioning would make them wrong.
-            return datafusion_common::not_impl_err!(
-                "SessionizeExec cannot take an input partitioned differently"
-            );
-        }
+            // The properties were taken over from the window operator for the old input's
+            // partitioning (a cluster's planner puts a shuffle reader in its place).
+            derived_properties(self.mode, &input, &self.window, &self.sort)?
+        } else {
+            Arc::clone(&self.properties)
+        };
         Ok(Arc::new(Self {
             mode: self.mode,
             input,
+            window: Arc::clone(&self.window),
             function: Arc::clone(&self.function),
             arguments: self.arguments.clone(),
             argument_fields: self.argument_fields.clone(),
-            window_name: self.window_name.clone(),
             sort: self.sort.clone(),
             partition_keys: self.partition_keys,
-            properties: Arc::clone(&self.properties),
+            properties,
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
@@ -262,9 +381,15 @@ impl ExecutionPlan for SessionizeExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, Arc::clone(&context))?;
+        let input = if self.mode == Mode::SortSpilling {
+            SortExec::new(self.sort.clone(), Arc::clone(&self.input))
+                .with_preserve_partitioning(true)
+                .execute(partition, Arc::clone(&context))?
+        } else {
+            self.input.execute(partition, Arc::clone(&context))?
+        };
         let metrics = BaselineMetrics::new(&self.metrics, partition);
-        if self.mode == Mode::Presorted {
+        if self.mode != Mode::SortInMemory {
             let mut job = StreamingJob::new(
                 Arc::clone(&self.function),
                 self.sort[..self.partition_keys].to_vec(),
