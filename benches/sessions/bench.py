@@ -12,10 +12,17 @@ each in its own process so that wall time and peak memory are the whole engine's
   duplicates and tie-breaks and the per-application timeouts) over the unsorted files;
 - dwell and the peers again over the unsorted files without `account_id` and `event_id` (both
   optional in SESSIONS.md section 1; every event its own, users by `user_id` alone), the shape
-  of events many writers send (issue 15).
+  of events many writers send (issue 15);
+- dwell and the peers over events this program generates itself, shaped unlike `dwell
+  generate`'s (`other_shape`): heavy-tailed users, 20 applications with their own timeouts, no
+  `account_id`/`event_id`, millisecond times in a non-UTC zone, an extra column, a few NULL
+  tabs, files in arrival order (not by user or day) with small row groups;
+- with --cluster, dwell on its layout again through a Ballista scheduler with two one-slot
+  executors (`benches/cluster/bench.py`'s cluster), against the same query in one process.
 
 Every engine returns the number of sessions and of events in them; the program fails when they
-disagree. It prints a table of medians, peak memory and ratios, and writes `results.json`,
+disagree. Every case sessionizes at query time (`sessions_with()`; `sessions` reads the
+persisted sessions). It prints a table of medians, peak memory and ratios, and writes `results.json`,
 `results.md` and a chart (`sessions.svg`, time against size per engine) to --out.
 
     python benches/sessions/bench.py --dwell target/release/dwell --sizes 1M,10M --runs 3
@@ -39,6 +46,7 @@ from pathlib import Path
 EVENT_COLUMNS = ["event_time", "account_id", "user_id", "app_id", "tab_id", "event_type", "event_id"]
 OPTIONAL_COLUMNS = ("account_id", "event_id")
 NO_OPTIONAL = "no account_id/event_id"
+OTHER_SHAPE = "other shape"
 ORDER = ["event_time", "event_id", "tab_id", "app_id", "event_type"]
 
 
@@ -106,7 +114,13 @@ def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool,
             without_optional_columns(unsorted, bare)
             (bare / ".complete").write_text("")
         paths["unsorted-no-optional"] = bare
-    for name in [n for n in paths if n != "unsorted-no-optional"]:
+        other = base / "other-shape"
+        if not (other / ".complete").exists():
+            shutil.rmtree(other, ignore_errors=True)
+            other_shape(other, events)
+            (other / ".complete").write_text("")
+        paths["other-shape"] = other
+    for name in [n for n in paths if n in ("layout", "unsorted")]:
         constant = base / f"{name}-constant-timeout"
         if not constant.exists():
             constant.mkdir(parents=True)
@@ -182,6 +196,96 @@ def without_optional_columns(source: Path, target: Path) -> None:
                        row_group_size=1_000_000)
         del table
     shutil.copy(source / "dwell.toml", target / "dwell.toml")
+
+
+def other_shape(target: Path, events: int, files: int = 8, seed: int = 18) -> None:
+    """`events` events shaped unlike `dwell generate`'s, as another writer would send them.
+
+    - Users are heavy-tailed: bursts of activity go to users by Pareto weights, so a few users
+      have tens of thousands of events and most have a handful.
+    - 20 applications with popularity falling off (Zipf-like), each with its own timeout from
+      2 minutes to 2 hours (`dwell.toml`'s `[app_timeouts]`).
+    - A burst (one app, one tab) has a geometric number of events, gaps mostly of seconds
+      and sometimes of tens of minutes (so timeouts split bursts, per application); it may open
+      with `tab_open` and end with `tab_close`, and hides and shows its tab now and then. A
+      user's tabs repeat across bursts, and 0.5% of events have no tab.
+    - No `account_id`, no `event_id`; `event_time` in milliseconds, zone Europe/Berlin; an extra
+      `page_url` column; columns in another order.
+    - Files in arrival order (time plus a small delivery delay, so slightly out of time order),
+      not grouped by user or day, with 64k-row row groups.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    apps = np.array([f"app-{i:02}" for i in range(20)], dtype=object)
+    app_weights = 1.0 / np.arange(1, 21) ** 0.8
+    app_weights /= app_weights.sum()
+    timeouts = rng.choice([120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200], 20)
+
+    users = max(50, events // 60)
+    user_weights = rng.pareto(1.1, users) + 1.0
+    user_weights /= user_weights.sum()
+    lengths = rng.geometric(1 / 7, int(events / 7 * 1.2) + 100)
+    ends = np.cumsum(lengths)
+    bursts = int(np.searchsorted(ends, events)) + 1
+    lengths = lengths[:bursts]
+    lengths[-1] -= int(ends[bursts - 1] - events)
+    burst_user = rng.choice(users, bursts, p=user_weights)
+    burst_app = rng.choice(20, bursts, p=app_weights)
+    burst_tab = rng.integers(0, 6, bursts)
+    day_ms = 86_400_000
+    start = 1_790_000_000_000  # 2026-09-21
+    burst_start = start + rng.integers(0, 30 * day_ms, bursts)
+
+    burst_of = np.repeat(np.arange(bursts), lengths)
+    first = np.r_[0, np.cumsum(lengths)[:-1]]
+    position = np.arange(events) - np.repeat(first, lengths)
+    gaps = rng.exponential(25_000, events)
+    long = rng.random(events) < 0.04
+    gaps[long] = rng.exponential(40 * 60_000, int(long.sum()))
+    gaps[first] = 0
+    # Cumulative gaps within each burst: a running sum minus the sum before the burst.
+    running = np.cumsum(gaps)
+    times = burst_start[burst_of] + (running - np.repeat(running[first], lengths)).astype(np.int64)
+
+    kinds = np.array(["page_view", "click", "tab_hidden", "tab_visible", "tab_open",
+                      "tab_close"], dtype=object)
+    kind = rng.choice(4, events, p=[0.6, 0.35, 0.02, 0.03])
+    opens = first[rng.random(bursts) < 0.3]
+    kind[opens] = 4
+    last = first + lengths - 1
+    closes = last[(rng.random(bursts) < 0.2) & (lengths > 1)]
+    kind[closes] = 5
+
+    user_ids = pc.binary_join_element_wise(
+        "user-", pc.cast(pa.array(burst_user[burst_of] * 7919 % 1_000_003), pa.string()), "")
+    tab_ids = pc.binary_join_element_wise(
+        user_ids, pc.cast(pa.array(burst_tab[burst_of]), pa.string()), "/tab-")
+    no_tab = pa.array(rng.random(events) < 0.005)
+    tab_ids = pc.if_else(no_tab, pa.scalar(None, pa.string()), tab_ids)
+    page = pc.binary_join_element_wise(
+        "/page/", pc.cast(pa.array(rng.integers(0, 500, events)), pa.string()), "")
+    table = pa.table({
+        "user_id": user_ids,
+        "event_type": pa.array(kinds[kind], pa.string()),
+        "page_url": page,
+        "app_id": pa.array(apps[burst_app[burst_of]], pa.string()),
+        "event_time": pa.array(times, pa.timestamp("ms")).cast(pa.timestamp("ms", tz="Europe/Berlin")),
+        "tab_id": tab_ids,
+    })
+    arrival = times + rng.exponential(2_000, events).astype(np.int64)
+    table = table.take(pa.array(np.argsort(arrival, kind="stable")))
+    (target / "events").mkdir(parents=True)
+    per_file = -(-events // files)
+    for i in range(files):
+        pq.write_table(table.slice(i * per_file, per_file),
+                       target / "events" / f"arrived-{i:03}.parquet", compression="snappy",
+                       row_group_size=65_536)
+    app_lines = "\n".join(f'"{a}" = "{int(t)}s"' for a, t in zip(apps, timeouts))
+    (target / "dwell.toml").write_text(f'default_timeout = "30m"\n\n[app_timeouts]\n{app_lines}\n')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,8 +516,10 @@ def dwell_query(dwell: str, data: Path, sql: str, memory_limit: str | None) -> l
     return command
 
 
+# `sessions_with()` sessionizes at query time; `sessions` would read the persisted sessions.
 SESSIONS_SQL = ("SELECT count(*) AS sessions, sum(event_count) AS events, sum(duration_seconds) AS s, "
-                "count(end_reason) AS reasons, sum(length(session_id)) AS id_chars FROM sessions")
+                "count(end_reason) AS reasons, sum(length(session_id)) AS id_chars "
+                "FROM sessions_with()")
 # Sums of lengths rather than min/max, which DataFusion answers from Parquet statistics without
 # reading the columns.
 SCAN_SQL = ("SELECT count(*), min(event_time), max(event_time), sum(length(account_id)), "
@@ -444,6 +550,9 @@ def main() -> int:
     parser.add_argument("--layout-only", action="store_true",
                         help="dwell on its own layout only: no unsorted copy (which needs the "
                              "whole data set in Python's memory), no peers")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also run dwell on its layout through a scheduler with two "
+                             "one-slot executors on loopback (peak RSS is the client's)")
     args = parser.parse_args()
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -481,28 +590,32 @@ def main() -> int:
                     cases.append((f"{peer} {NO_OPTIONAL}", peer_command(
                         peer, str(bare / "events" / "*.parquet"), default, apps,
                         list(OPTIONAL_COLUMNS))))
+            other = paths["other-shape"]
+            other_default, other_apps = read_timeouts(other / "dwell.toml")
+            if "dwell" in engines:
+                cases.append((f"dwell {OTHER_SHAPE}",
+                              dwell_query(args.dwell, other, SESSIONS_SQL, lim)))
+            for peer in PEERS:
+                if peer in engines:
+                    cases.append((f"{peer} {OTHER_SHAPE}", peer_command(
+                        peer, str(other / "events" / "*.parquet"), other_default, other_apps,
+                        list(OPTIONAL_COLUMNS))))
+        cluster = None
+        if args.cluster and "dwell" in engines:
+            cluster = start_cluster(args.dwell, paths["layout"], Path(args.work) / "cluster-logs")
+            cases.append(("dwell layout cluster", dwell_query(
+                args.dwell, paths["layout"], SESSIONS_SQL, lim) + ["--cluster", cluster.url]))
         # Runs interleaved (every case, then again), so that a noisy moment of the machine does
         # not land on one engine only; in a new order each round and after a pause, because a
         # run right after a memory-hungry one pays for the kernel taking that memory back (1.4 s
         # more system time at 1M, measured after Polars).
         runs: dict[str, list[tuple[float, int, str]]] = {name: [] for name, _ in cases}
         errors: dict[str, str] = {}
-        for run in range(args.runs):
-            order = list(cases)
-            random.Random(run).shuffle(order)
-            for name, command in order:
-                time.sleep(2)
-                if name in errors:
-                    continue
-                try:
-                    wall, peak, stdout = measured(wrap(command), args.timeout)
-                except RuntimeError as e:
-                    errors[name] = str(e)
-                    print(f"{show_size(size)} {name}: failed: {e}", flush=True)
-                    continue
-                runs[name].append((wall, peak, stdout))
-                print(f"{show_size(size)} run {run + 1} {name}: {wall:.2f} s, "
-                      f"{peak / 2**20:.0f} MiB: {stdout.splitlines()[-1]}", flush=True)
+        try:
+            run_rounds(args, size, cases, runs, errors)
+        finally:
+            if cluster:
+                cluster.stop()
         for name, _ in cases:
             if name in errors:
                 results.append({"size": size, "engine": name, "error": errors[name]})
@@ -524,13 +637,55 @@ def main() -> int:
     return 0
 
 
+def run_rounds(args: argparse.Namespace, size: int, cases: list[tuple[str, list[str]]],
+               runs: dict[str, list[tuple[float, int, str]]], errors: dict[str, str]) -> None:
+    """--runs rounds of every case, in a new order each round, each after a 2 s pause."""
+    for run in range(args.runs):
+        order = list(cases)
+        random.Random(run).shuffle(order)
+        for name, command in order:
+            time.sleep(2)
+            if name in errors:
+                continue
+            try:
+                wall, peak, stdout = measured(wrap(command), args.timeout)
+            except RuntimeError as e:
+                errors[name] = str(e)
+                print(f"{show_size(size)} {name}: failed: {e}", flush=True)
+                continue
+            runs[name].append((wall, peak, stdout))
+            print(f"{show_size(size)} run {run + 1} {name}: {wall:.2f} s, "
+                  f"{peak / 2**20:.0f} MiB: {stdout.splitlines()[-1]}", flush=True)
+
+
+def start_cluster(dwell: str, data: Path, logs: Path):
+    """`benches/cluster/bench.py`'s cluster (a scheduler and two one-slot executors) over
+    `data`, on loopback."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cluster_bench", Path(__file__).resolve().parent.parent / "cluster" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    logs.mkdir(parents=True, exist_ok=True)
+    return module.Cluster(dwell, data, logs)
+
+
+def shape(engine: str) -> str:
+    """Which files a case read: cases of one shape must find the same sessions."""
+    for label in (NO_OPTIONAL, OTHER_SHAPE):
+        if label in engine:
+            return label
+    return "generated"
+
+
 def check(results: list[dict], size: int) -> None:
     """Every engine that finished found the same sessions and events on the same files (the
     constant-timeout run follows another rule and is left out)."""
-    for bare in (False, True):
+    for label in ("generated", NO_OPTIONAL, OTHER_SHAPE):
         answers = {(r["sessions"], r["events"]) for r in results
                    if r["size"] == size and "error" not in r and r["sessions"] is not None
-                   and "constant" not in r["engine"] and (NO_OPTIONAL in r["engine"]) == bare}
+                   and "constant" not in r["engine"] and shape(r["engine"]) == label}
         if len(answers) <= 1:
             continue
         raise SystemExit(f"engines disagree at {show_size(size)}: " + json.dumps(
@@ -561,6 +716,11 @@ def goals(results: list[dict]) -> str:
                  if r["size"] == size and r["engine"] == engine and "error" not in r]
         return found[0] if found else None
 
+    def peak(size: int, engine: str) -> int | None:
+        found = [r["peak_bytes"] for r in results
+                 if r["size"] == size and r["engine"] == engine and "error" not in r]
+        return found[0] if found else None
+
     lines = ["| goal | size | ratio | target |", "|---|---:|---:|---|"]
     for size in sorted({r["size"] for r in results}):
         dwell = median(size, "dwell")
@@ -568,19 +728,29 @@ def goals(results: list[dict]) -> str:
         if dwell and peers:
             lines.append(f"| 1: fastest peer / dwell (unsorted files) | {show_size(size)} | "
                          f"{min(peers) / dwell:.2f} | >= 3 |")
-        bare = median(size, f"dwell {NO_OPTIONAL}")
-        bare_peers = [m for m in (median(size, f"{p} {NO_OPTIONAL}") for p in PEERS)
-                      if m is not None]
-        if bare and bare_peers:
-            lines.append(f"| 1: fastest peer / dwell, {NO_OPTIONAL} | {show_size(size)} | "
-                         f"{min(bare_peers) / bare:.2f} | >= 3 |")
+        for label in (NO_OPTIONAL, OTHER_SHAPE):
+            mine = median(size, f"dwell {label}")
+            theirs = [m for m in (median(size, f"{p} {label}") for p in PEERS) if m is not None]
+            if mine and theirs:
+                lines.append(f"| 1: fastest peer / dwell, {label} | {show_size(size)} | "
+                             f"{min(theirs) / mine:.2f} | >= 3 |")
+        for label in ("", f" {NO_OPTIONAL}", f" {OTHER_SHAPE}"):
+            mine, duck = peak(size, f"dwell{label}"), peak(size, f"duckdb{label}")
+            if mine and duck:
+                lines.append(f"| 3: dwell / DuckDB peak RSS{label or ', unsorted files'} | "
+                             f"{show_size(size)} | {mine / duck:.2f} | <= 1 |")
+        on_cluster = median(size, "dwell layout cluster")
+        layout_alone = median(size, "dwell layout")
+        if on_cluster and layout_alone:
+            lines.append(f"| 4: cluster (2 x 1 slot) / one process, dwell layout | "
+                         f"{show_size(size)} | {on_cluster / layout_alone:.2f} | <= 1.3 |")
         layout, scan = median(size, "dwell layout"), median(size, "dwell layout scan")
         if layout and scan:
             lines.append(f"| 2: dwell on its layout / bare scan | {show_size(size)} | "
-                         f"{layout / scan:.2f} | <= 1.5 |")
+                         f"{layout / scan:.2f} | <= 2 |")
         constant = median(size, "dwell constant timeout")
         if dwell and constant:
-            lines.append(f"| 4: per-app timeouts / constant timeout | {show_size(size)} | "
+            lines.append(f"| per-app timeouts / constant timeout (issue 5) | {show_size(size)} | "
                          f"{dwell / constant:.2f} | <= 1.10 |")
     sizes = sorted({r["size"] for r in results})
     for small, large in zip(sizes, sizes[1:]):
