@@ -581,25 +581,18 @@ def main() -> int:
             if peer in engines and not args.layout_only:
                 cases.append((peer, peer_command(peer, files, default, apps, [])))
         if not args.layout_only:
-            bare = paths["unsorted-no-optional"]
-            if "dwell" in engines:
-                cases.append((f"dwell {NO_OPTIONAL}",
-                              dwell_query(args.dwell, bare, SESSIONS_SQL, lim)))
-            for peer in PEERS:
-                if peer in engines:
-                    cases.append((f"{peer} {NO_OPTIONAL}", peer_command(
-                        peer, str(bare / "events" / "*.parquet"), default, apps,
-                        list(OPTIONAL_COLUMNS))))
-            other = paths["other-shape"]
-            other_default, other_apps = read_timeouts(other / "dwell.toml")
-            if "dwell" in engines:
-                cases.append((f"dwell {OTHER_SHAPE}",
-                              dwell_query(args.dwell, other, SESSIONS_SQL, lim)))
-            for peer in PEERS:
-                if peer in engines:
-                    cases.append((f"{peer} {OTHER_SHAPE}", peer_command(
-                        peer, str(other / "events" / "*.parquet"), other_default, other_apps,
-                        list(OPTIONAL_COLUMNS))))
+            # Both shapes lack the optional columns; the other shape has its own timeouts.
+            for label, data in ((NO_OPTIONAL, paths["unsorted-no-optional"]),
+                                (OTHER_SHAPE, paths["other-shape"])):
+                shape_default, shape_apps = read_timeouts(data / "dwell.toml")
+                if "dwell" in engines:
+                    cases.append((f"dwell {label}",
+                                  dwell_query(args.dwell, data, SESSIONS_SQL, lim)))
+                for peer in PEERS:
+                    if peer in engines:
+                        cases.append((f"{peer} {label}", peer_command(
+                            peer, str(data / "events" / "*.parquet"), shape_default,
+                            shape_apps, list(OPTIONAL_COLUMNS))))
         cluster = None
         if args.cluster and "dwell" in engines:
             cluster = start_cluster(args.dwell, paths["layout"], Path(args.work) / "cluster-logs")
