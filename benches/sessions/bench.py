@@ -102,24 +102,19 @@ def prepare(dwell: str, work: Path, events: int, unsorted_copy: bool,
         (layout / ".complete").write_text("")
     paths = {"layout": layout}
     if unsorted_copy:
-        unsorted = base / "unsorted"
-        if not (unsorted / ".complete").exists():
-            shutil.rmtree(unsorted, ignore_errors=True)
-            shuffle_copy(layout, unsorted)
-            (unsorted / ".complete").write_text("")
-        paths["unsorted"] = unsorted
-        bare = base / "unsorted-no-optional"
-        if not (bare / ".complete").exists():
-            shutil.rmtree(bare, ignore_errors=True)
-            without_optional_columns(unsorted, bare)
-            (bare / ".complete").write_text("")
-        paths["unsorted-no-optional"] = bare
-        other = base / "other-shape"
-        if not (other / ".complete").exists():
-            shutil.rmtree(other, ignore_errors=True)
-            other_shape(other, events)
-            (other / ".complete").write_text("")
-        paths["other-shape"] = other
+        def made(name: str, make) -> Path:
+            """`base / name`, made by `make(target)` unless a complete one is there."""
+            target = base / name
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                make(target)
+                (target / ".complete").write_text("")
+            paths[name] = target
+            return target
+
+        unsorted = made("unsorted", lambda target: shuffle_copy(layout, target))
+        made("unsorted-no-optional", lambda target: without_optional_columns(unsorted, target))
+        made("other-shape", lambda target: other_shape(target, events))
     for name in [n for n in paths if n in ("layout", "unsorted")]:
         constant = base / f"{name}-constant-timeout"
         if not constant.exists():
