@@ -699,15 +699,16 @@ def markdown(results: list[dict]) -> str:
 def goals(results: list[dict]) -> str:
     """The issue's four ratios, from the medians (each pair measured in the same run)."""
 
-    def median(size: int, engine: str) -> float | None:
-        found = [r["median_s"] for r in results
+    def measured_value(key: str, size: int, engine: str) -> float | None:
+        found = [r[key] for r in results
                  if r["size"] == size and r["engine"] == engine and "error" not in r]
         return found[0] if found else None
 
+    def median(size: int, engine: str) -> float | None:
+        return measured_value("median_s", size, engine)
+
     def peak(size: int, engine: str) -> int | None:
-        found = [r["peak_bytes"] for r in results
-                 if r["size"] == size and r["engine"] == engine and "error" not in r]
-        return found[0] if found else None
+        return measured_value("peak_bytes", size, engine)
 
     lines = ["| goal | size | ratio | target |", "|---|---:|---:|---|"]
     for size in sorted({r["size"] for r in results}):
