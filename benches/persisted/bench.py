@@ -6,6 +6,7 @@ Given a data location made by `dwell generate` (say 10M events), it copies it, t
 - `dwell rebuild` (every session recomputed from the events and committed);
 - the headline, daily metrics and segments queries over the persisted `sessions` and the same
   queries over `sessions_with()` (recomputed at query time), interleaved run by run;
+- the views `daily_session_metrics` and `user_segments` over the persisted sessions;
 - one user's drill-down (`sessionized_events` and `sessions` for that user);
 - upkeep: ingesting the next hour of events (about 1% of the set) and, separately, 10,000 late
   events spread over the last week, each into a fresh copy of the location, with the sessions'
@@ -45,6 +46,13 @@ QUERIES = {
     "SELECT CASE WHEN sessions <= 1 OR total <= 60 THEN 'disengaged' "
     "WHEN CAST(sessions AS DOUBLE) / days >= 4 AND median <= 120 AND apps >= 2 THEN 'struggling' "
     "ELSE 'engaged' END AS segment, count(*) AS users FROM u GROUP BY 1 ORDER BY 1",
+}
+# The views over the persisted sessions, aggregated so the output stays small.
+VIEW_QUERIES = {
+    "daily_session_metrics view": "SELECT count(*) AS rows, sum(sessions) AS sessions, sum(users) AS users, "
+    "round(sum(median_session_seconds), 3) AS medians FROM daily_session_metrics",
+    "user_segments view": "SELECT segment, count(*) AS users, sum(active_days) AS days, sum(apps_used) AS apps "
+    "FROM user_segments GROUP BY 1 ORDER BY 1",
 }
 CHECK = "SELECT count(*) AS n, sum(event_count) AS events, round(sum(duration_seconds), 3) AS s FROM {src}"
 
@@ -145,6 +153,9 @@ def main() -> int:
             for src in ("sessions", "sessions_with()"):
                 wall, peak, _ = measured_rss(sql(args.dwell, base, text.format(src=src)))
                 record(f"{name} over {src}", wall, peak)
+        for name, text in VIEW_QUERIES.items():
+            wall, peak, _ = measured_rss(sql(args.dwell, base, text))
+            record(name, wall, peak)
         for table in ("sessions", "sessionized_events"):
             wall, peak, _ = measured_rss(sql(
                 args.dwell, base, f"SELECT * FROM {table} WHERE user_id = '{user}' ORDER BY 1"))

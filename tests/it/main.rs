@@ -1,5 +1,6 @@
 //! dwell's integration tests. One binary, so DataFusion is linked once.
 
+mod aggregates;
 mod cli;
 mod cluster;
 mod corpus;

@@ -90,6 +90,7 @@
 //! assert_eq!(seq(sessionizer.push(&event(3601)).unwrap()), 2);
 //! ```
 
+pub mod count_distinct;
 mod event_ids;
 pub mod kernel;
 #[cfg(test)]
@@ -106,8 +107,8 @@ pub mod testing;
 use std::sync::Arc;
 
 use datafusion_common::Result;
-use datafusion_expr::WindowUDF;
 use datafusion_expr::registry::FunctionRegistry;
+use datafusion_expr::{AggregateUDF, WindowUDF};
 
 pub use rule::SessionizeRule;
 pub use session_id::SessionId;
@@ -132,10 +133,22 @@ pub fn all_default_window_functions() -> Vec<Arc<WindowUDF>> {
     vec![sessionize_udwf()]
 }
 
-/// Registers every function of this crate, as DataFusion's own `register_all` does.
+/// All aggregate functions of this crate: [`count_distinct::count_udaf`], which takes the
+/// place of DataFusion's `count` (the same function, with grouped `count(DISTINCT x)` over
+/// strings and dates).
+#[must_use]
+pub fn all_default_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![count_distinct::count_udaf()]
+}
+
+/// Registers every function of this crate, as DataFusion's own `register_all` does; `count`
+/// replaces DataFusion's under the same name.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for udwf in all_default_window_functions() {
         registry.register_udwf(udwf)?;
+    }
+    for udaf in all_default_aggregate_functions() {
+        registry.register_udaf(udaf)?;
     }
     Ok(())
 }
