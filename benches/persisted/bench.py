@@ -131,9 +131,8 @@ def main() -> int:
     args.work.mkdir(parents=True)
     base = args.work / "base"
     shutil.copytree(args.data, base)
-    # Any sessions persisted in the copy are dropped: the rebuilds below make them.
-    shutil.rmtree(base / "_dwell" / "sessions", ignore_errors=True)
-    shutil.rmtree(base / "_dwell" / "commits", ignore_errors=True)
+    # The copy keeps its commit log: it names the events (`dwell generate` commits them), and
+    # `dwell rebuild` below recomputes every session whatever is persisted.
     results: dict[str, list[float]] = {}
     rss: dict[str, int] = {}
 
