@@ -8,7 +8,8 @@ Given a data location made by `dwell generate` (say 10M events), it copies it, t
   queries over `sessions_with()` (recomputed at query time), interleaved run by run;
 - the views `daily_session_metrics` and `user_segments` over the persisted sessions;
 - one user's drill-down (`sessionized_events` and `sessions` for that user);
-- upkeep: ingesting the next hour of events (about 1% of the set) and, separately, 10,000 late
+- upkeep: ingesting the next hour of events (the busiest hour of the last week replayed on a
+  later day, about 1% of the set) and, separately, 10,000 late
   events spread over the last week, each into a fresh copy of the location, with the sessions'
   upkeep and with `--no-session-upkeep`.
 
@@ -18,7 +19,7 @@ After an ingest with upkeep it checks that the persisted sessions equal `session
 
     python benches/persisted/bench.py --dwell target/release/dwell --data /tmp/dwell-bench/10M/layout
 
-Python packages: pyarrow.
+Python packages: pyarrow, numpy.
 """
 
 from __future__ import annotations
@@ -97,9 +98,21 @@ def make_inputs(data: Path, out: Path) -> tuple[Path, Path, int]:
     )
     times = table["event_time"]
     newest = pc.max(times).as_py()
-    hour = pa.scalar(3600 * 10**9, pa.duration("ns"))
-    last_hour = table.filter(pc.greater(times, pc.subtract(pa.scalar(newest), hour)))
-    shifted = last_hour.set_column(0, "event_time", pc.add(last_hour["event_time"], hour))
+    # The next hour: the busiest hour (UTC) of the last week, replayed as many whole days later
+    # as puts it after the newest event. The set's own last hour can be nearly empty (night,
+    # or the generator's tail: 27 of 10M events once), which would measure only fixed costs.
+    import numpy as np
+    nanos = times.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy()
+    hour_ns, day_ns = 3600 * 10**9, 24 * 3600 * 10**9
+    newest_ns = int(nanos.max())
+    recent = nanos[nanos > newest_ns - 7 * day_ns] // hour_ns
+    hours, counts = np.unique(recent, return_counts=True)
+    busiest = int(hours[counts.argmax()])
+    in_hour = (nanos // hour_ns) == busiest
+    picked = table.filter(pa.array(in_hour))
+    days = (newest_ns - busiest * hour_ns) // day_ns + 1
+    shifted = picked.set_column(0, "event_time", pc.add(
+        picked["event_time"], pa.scalar(days * day_ns, pa.duration("ns"))))
     shifted = shifted.set_column(6, "event_id", pc.binary_join_element_wise(
         shifted["event_id"], pa.scalar("-next"), ""))
     next_hour = out / "next_hour.parquet"
@@ -116,6 +129,11 @@ def make_inputs(data: Path, out: Path) -> tuple[Path, Path, int]:
     late_file = out / "late_10k.parquet"
     pq.write_table(late, late_file)
     return next_hour, late_file, table.num_rows
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+    return pq.read_metadata(path).num_rows
 
 
 def main() -> int:
@@ -163,6 +181,7 @@ def main() -> int:
         record("process start (SELECT 1)", wall, peak)
 
     next_hour, late, total = make_inputs(base, args.work)
+    print(f"next hour: {pq_rows(next_hour):,} events; late: {pq_rows(late):,} events", flush=True)
     for _ in range(args.runs):
         for label, source in (("next hour", next_hour), ("10,000 late events", late)):
             for upkeep in (True, False):
