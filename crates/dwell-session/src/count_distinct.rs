@@ -241,16 +241,21 @@ impl StringDistinctCountGroups {
             e.hash == hash && e.group == group && &arena[e.offset..e.offset + e.len] == bytes
         });
         if found.is_none() {
-            let entry = Entry {
-                hash,
-                group,
-                offset: self.arena.len(),
-                len: bytes.len(),
-            };
-            self.arena.extend_from_slice(bytes);
-            self.table.insert_unique(hash, entry, |e| e.hash);
+            self.push(hash, group, bytes);
             self.counts[group] += 1;
         }
+    }
+
+    /// Adds `(group, bytes)`, known to be absent, under `hash`.
+    fn push(&mut self, hash: u64, group: usize, bytes: &[u8]) {
+        let entry = Entry {
+            hash,
+            group,
+            offset: self.arena.len(),
+            len: bytes.len(),
+        };
+        self.arena.extend_from_slice(bytes);
+        self.table.insert_unique(hash, entry, |e| e.hash);
     }
 
     /// Drops the first `n` groups' values and numbers the rest from 0, as `EmitTo::First(n)`
@@ -262,15 +267,8 @@ impl StringDistinctCountGroups {
             if e.group >= n {
                 let group = e.group - n;
                 let bytes = &old_arena[e.offset..e.offset + e.len];
-                let hash = xxh3_64_with_seed(bytes, group as u64);
-                let entry = Entry {
-                    hash,
-                    group,
-                    offset: self.arena.len(),
-                    len: e.len,
-                };
-                self.arena.extend_from_slice(bytes);
-                self.table.insert_unique(hash, entry, |e| e.hash);
+                // The hash is seeded by the group, which changes.
+                self.push(xxh3_64_with_seed(bytes, group as u64), group, bytes);
             }
         }
     }
@@ -293,8 +291,8 @@ impl StringDistinctCountGroups {
     /// `values` (the emitted groups' distinct values, in group order) as an array of the
     /// argument's type.
     fn values_array(&self, values: &[&[u8]]) -> Result<ArrayRef> {
-        let text = |bytes: &[u8]| -> Result<String> {
-            String::from_utf8(bytes.to_vec())
+        let text = |bytes| {
+            std::str::from_utf8(bytes)
                 .map_err(|e| internal_datafusion_err!("count(DISTINCT) state: {e}"))
         };
         Ok(match self.data_type {
