@@ -251,6 +251,51 @@ proptest! {
     }
 }
 
+/// The end reason of an untouched user's last session follows its account's newest event
+/// back when a late event makes the event that ended the account's newest session a
+/// duplicate: the commit that brings it moves `timeout` back to `open`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_duplicate_can_move_the_accounts_newest_event_back() {
+    let settings = settings(0);
+    let engine = Engine::builder(DataLocation::parse("memory://").expect("memory"))
+        .with_settings(settings.clone())
+        .build()
+        .await
+        .expect("engine");
+    async fn reason_of_u2(engine: &Engine) -> Vec<Option<String>> {
+        texts(
+            &query(
+                engine,
+                "SELECT end_reason FROM sessions WHERE user_id = 'u2'",
+            )
+            .await,
+            "end_reason",
+        )
+    }
+    // u2's one session at minute 0; u1's at 10 and 60 (after a gap over the 30-minute
+    // timeout), the account's newest event: 60 minutes after u2's, so u2's timed out.
+    land(
+        &engine,
+        &batch(
+            &[
+                (0, 2, 0, 0, 0, 0, 0, None),
+                (0, 1, 0, 0, 0, 10, 0, Some(1)),
+                (0, 1, 0, 0, 0, 60, 0, Some(7)),
+            ],
+            0,
+        ),
+    )
+    .await;
+    assert_exact(&engine, &settings, "before").await;
+    assert_eq!(reason_of_u2(&engine).await, [Some("timeout".to_owned())]);
+    // u1's event at minute 5 carries the id of its event at 60, which becomes a duplicate:
+    // the account's newest event is now at 10, and u2's session is open again.
+    land(&engine, &batch(&[(0, 1, 0, 0, 0, 5, 0, Some(7))], 0)).await;
+    assert_reads_persisted(&engine, "after").await;
+    assert_exact(&engine, &settings, "after").await;
+    assert_eq!(reason_of_u2(&engine).await, [Some("open".to_owned())]);
+}
+
 fn sample(user_count: u8, minutes: i64, late: i64) -> RecordBatch {
     let events: Vec<Ev> = (0..user_count)
         .flat_map(|u| {

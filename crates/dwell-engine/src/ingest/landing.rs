@@ -69,7 +69,9 @@ fn split_by_day(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>> {
     Ok(parts)
 }
 
-pub(crate) fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+/// An event file's bytes: ZSTD, the events being the record (session files, derived and read
+/// by every query, are LZ4: `persisted::session_file_bytes`).
+fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .build();

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 
 pub use source::{SourceFormat, validate_source};
 
-pub(crate) use landing::{encode as encode_day_files, is_committed, parquet_bytes};
+pub(crate) use landing::{encode as encode_day_files, is_committed};
 
 use crate::Engine;
 use crate::persisted::Pending;

@@ -10,6 +10,8 @@
 //! - `sessions/rows/`: the live session rows: a base (after a full recompute or a compaction)
 //!   and one delta file per commit since, each row an insert or a retraction of an earlier
 //!   row (by session id and row version). `sessions` is the inserts less the retracted.
+//!   Session files are LZ4-compressed in row groups of 128Ki rows ([`session_file_bytes`]),
+//!   event files ZSTD: the events are the record, the sessions are read by every query.
 //! - `sessions/changes/`: the change log, one file per commit (the delta's rows, whole), read
 //!   by `session_changes`.
 //!
@@ -51,6 +53,32 @@ pub(crate) const ROWS_TABLE: &str = "_dwell_session_rows";
 pub(crate) const RETRACTIONS_TABLE: &str = "_dwell_session_retractions";
 /// The table of the change log's files, read by the `session_changes` view.
 pub(crate) const CHANGES_TABLE: &str = "_dwell_session_changes";
+
+/// Rows per row group of a session file: row groups are what a scan splits among the cores,
+/// so a base of 1.5M sessions in Parquet's default 1Mi-row groups gave one core two thirds of
+/// every query over it.
+const SESSION_ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// A session file's bytes. LZ4 rather than the events' ZSTD: session files are derived (a
+/// rebuild makes them again) and every view query and every upkeep decodes them, where ZSTD's
+/// decoding was the largest cost (`benches/profiles/upkeep-next-hour-2026-12-03.txt`).
+pub(crate) fn session_file_bytes(rows: &RecordBatch) -> Result<Vec<u8>> {
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::LZ4_RAW)
+        .set_max_row_group_row_count(Some(SESSION_ROW_GROUP_ROWS))
+        // Unique per row: a dictionary would only be built to be dropped.
+        .set_column_dictionary_enabled(
+            parquet::schema::types::ColumnPath::from("session_id"),
+            false,
+        )
+        .build();
+    let mut buffer = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut buffer, rows.schema(), Some(properties))?;
+    writer.write(rows)?;
+    writer.close()?;
+    Ok(buffer)
+}
 
 /// Commits that may be lost to other writers in a row before an ingest gives up.
 const COMMIT_ATTEMPTS: usize = 32;
@@ -482,7 +510,7 @@ impl Engine {
     }
 
     async fn put_rows(&self, root: &Path, path: &str, rows: &RecordBatch) -> Result<()> {
-        let bytes = crate::ingest::parquet_bytes(rows)?;
+        let bytes = session_file_bytes(rows)?;
         self.location
             .store()
             .put(&manifest::child(root, path), PutPayload::from(bytes))

@@ -16,17 +16,18 @@
 //! the account's newest event: it is evaluated here against the newest after the commit, and
 //! the last sessions of untouched users whose reason that moves are rewritten too.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray,
+    TimestampNanosecondArray, UInt32Array,
 };
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::compute::kernels::boolean::and;
+use arrow::compute::kernels::cmp::not_distinct;
+use arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampNanosecondType};
-use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -234,8 +235,13 @@ impl Upkeep<'_> {
     }
 
     async fn full(&self, schema: &SchemaRef) -> Result<Outcome> {
+        let began = std::time::Instant::now();
         let events = self.ctx.table_provider("events").await?;
         let computed = self.sessions_over(events).await?;
+        step(
+            began,
+            format_args!("all {} sessions recomputed", computed.num_rows()),
+        );
         // Over all events, the view's end reasons are final.
         let new = self.stored(schema, &computed, &HashMap::new(), None)?;
         let old = if self.has_rows {
@@ -253,63 +259,51 @@ impl Upkeep<'_> {
     }
 
     async fn users(&self, schema: &SchemaRef, users: HashMap<UserKey, i64>) -> Result<Outcome> {
-        let restarts = self.restarts(&users).await?;
+        let began = std::time::Instant::now();
+        // The live rows are read three times, each over the whole base: the touched users'
+        // rows (all columns), the newest end per account (two columns) and the pending rows.
+        self.ctx.deregister_table("_dwell_touched")?;
+        self.ctx
+            .register_table("_dwell_touched", touched_table(&users)?)?;
+        let touched_rows = self
+            .collect(
+                schema,
+                "SELECT l.* FROM _dwell_live l JOIN _dwell_touched t
+                   ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id",
+            )
+            .await?;
+        let restarts = restarts(&users, &touched_rows)?;
         self.ctx.deregister_table("_dwell_restart")?;
         self.ctx
             .register_table("_dwell_restart", restart_table(&restarts)?)?;
+        step(
+            began,
+            format_args!("{} touched users' live rows read", users.len()),
+        );
         let window = self.window_events().await?;
+        step(began, format_args!("their events read"));
         let computed = self.sessions_over(window).await?;
+        step(
+            began,
+            format_args!("{} sessions recomputed", computed.num_rows()),
+        );
         let offsets: HashMap<UserKey, i64> = restarts
             .iter()
             .map(|(user, restart)| (user.clone(), restart.map_or(0, |(_, offset)| offset)))
             .collect();
-        let same_user =
-            "(l.account_id IS NOT DISTINCT FROM r.account_id) AND l.user_id = r.user_id";
-        let replaced = self
-            .collect(
-                schema,
-                &format!(
-                    "SELECT l.* FROM _dwell_live l JOIN _dwell_restart r ON {same_user}
-                     WHERE r.restart_time IS NULL OR l.session_seq > r.seq_offset"
-                ),
-            )
-            .await?;
-        // The newest end of each account's sessions that stay, then with the new ones.
-        let kept = self
-            .run_sql(&format!(
-                "SELECT l.account_id, max(l.end_time) AS newest FROM _dwell_live l
-                 LEFT JOIN _dwell_restart r ON {same_user}
-                 WHERE r.user_id IS NULL OR (r.restart_time IS NOT NULL AND l.session_seq <= r.seq_offset)
-                 GROUP BY l.account_id"
-            ))
-            .await?;
-        let mut newest: HashMap<Option<String>, i64> = HashMap::new();
-        for batch in &kept {
-            let accounts = strings(batch.column(0))?;
-            let times = nanos(batch.column(1))?;
-            for row in 0..batch.num_rows() {
-                if times.is_valid(row) {
-                    bump(&mut newest, optional(&accounts, row), times.value(row));
-                }
-            }
-        }
-        let accounts = strings(column(&computed, "account_id")?)?;
-        let ends = nanos(column(&computed, "end_time")?)?;
-        for row in 0..computed.num_rows() {
-            bump(&mut newest, optional(&accounts, row), ends.value(row));
-        }
+        let (replaced, touched_ends) = replaced(&touched_rows, &restarts)?;
+        let newest = self.newest(&touched_ends, &computed).await?;
         let new = self.stored(schema, &computed, &offsets, Some(&newest))?;
         // Untouched users' last sessions whose end reason the new newest events move.
         let pending = self
             .collect(
                 schema,
-                &format!(
-                    "SELECT l.* FROM _dwell_live l LEFT JOIN _dwell_restart r ON {same_user}
-                     WHERE l.{PENDING} AND r.user_id IS NULL"
-                ),
+                &format!("SELECT l.* FROM _dwell_live l WHERE l.{PENDING}"),
             )
             .await?;
+        let pending = untouched(&pending, &users)?;
         let (moved_old, moved_new) = self.moved(schema, &pending, &newest)?;
+        step(began, format_args!("end reasons moved"));
         let old = concat_batches(schema, [&replaced, &moved_old])?;
         let new = concat_batches(schema, [&new, &moved_new])?;
         let delta = self.delta(schema, &old, &new)?;
@@ -320,55 +314,89 @@ impl Upkeep<'_> {
         })
     }
 
-    /// Each user's restart: `None` to recompute all its sessions, else the start of the
-    /// restart session and the number of sessions before it.
-    async fn restarts(
+    /// Each account's newest event after the commit: the newest end of the sessions that stay
+    /// and of the recomputed ones. `touched` holds, per account, the newest end of the touched
+    /// users' live rows and of those of them that stay. The newest end `all` of every live row
+    /// bounds the untouched users' newest, so when the rows that stay or the recomputed ones
+    /// reach `all`, or an untouched user holds it (the touched users' rows end before it), the
+    /// answer is known; only otherwise (a recompute that dropped a duplicate which ended the
+    /// account's newest session) are the untouched users' rows read again.
+    async fn newest(
         &self,
-        users: &HashMap<UserKey, i64>,
-    ) -> Result<BTreeMap<UserKey, Option<(i64, i64)>>> {
-        let touched = touched_table(users)?;
-        self.ctx.deregister_table("_dwell_touched")?;
-        self.ctx.register_table("_dwell_touched", touched)?;
-        let batches = self
-            .run_sql(
-                "SELECT l.account_id, l.user_id, l.session_seq, l.start_time, l.end_time
-                 FROM _dwell_live l JOIN _dwell_touched t
-                   ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id",
-            )
+        touched: &HashMap<Option<String>, TouchedEnds>,
+        computed: &RecordBatch,
+    ) -> Result<HashMap<Option<String>, i64>> {
+        let mut recomputed: HashMap<Option<String>, i64> = HashMap::new();
+        let accounts = strings(column(computed, "account_id")?)?;
+        let ends = nanos(column(computed, "end_time")?)?;
+        for row in 0..computed.num_rows() {
+            bump(&mut recomputed, optional(&accounts, row), ends.value(row));
+        }
+        let all = self
+            .account_ends("SELECT account_id, max(end_time) FROM _dwell_live GROUP BY account_id")
             .await?;
-        let mut sessions: HashMap<UserKey, Vec<(i64, i64, i64)>> = HashMap::new();
-        for batch in &batches {
-            let accounts = strings(batch.column(0))?;
-            let user_ids = strings(batch.column(1))?;
-            let seqs = cast(batch.column(2), &DataType::Int64)?;
-            let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
-            let starts = nanos(batch.column(3))?;
-            let ends = nanos(batch.column(4))?;
-            for row in 0..batch.num_rows() {
-                sessions
-                    .entry((optional(&accounts, row), user_ids.value(row).to_owned()))
-                    .or_default()
-                    .push((seqs.value(row), starts.value(row), ends.value(row)));
+        let mut newest = HashMap::new();
+        let mut unknown = Vec::new();
+        let mut accounts: BTreeSet<&Option<String>> = all.keys().collect();
+        accounts.extend(recomputed.keys());
+        for account in accounts {
+            let own = touched.get(account);
+            let known = own
+                .and_then(|t| t.kept)
+                .into_iter()
+                .chain(recomputed.get(account).copied())
+                .max();
+            match (all.get(account).copied(), known) {
+                (None, Some(known)) => {
+                    newest.insert(account.clone(), known);
+                }
+                (Some(all), Some(known)) if known >= all => {
+                    newest.insert(account.clone(), known);
+                }
+                (Some(all), _) if own.is_none_or(|t| t.all < all) => {
+                    newest.insert(account.clone(), all);
+                }
+                (Some(_), _) => unknown.push(account.clone()),
+                (None, None) => {}
             }
         }
-        let mut restarts = BTreeMap::new();
-        for (user, first_new) in users {
-            let mut own = sessions.remove(user).unwrap_or_default();
-            own.sort_unstable();
-            // The last session starting before the first new event ...
-            let mut at = own.iter().rposition(|&(_, start, _)| start < *first_new);
-            // ... moved back while the session before it ends at its first instant.
-            while let Some(i) = at {
-                if i > 0 && own[i - 1].2 >= own[i].1 {
-                    at = Some(i - 1);
-                } else {
-                    break;
+        if !unknown.is_empty() {
+            let untouched = self
+                .account_ends(
+                    "SELECT l.account_id, max(l.end_time) FROM _dwell_live l
+                     LEFT JOIN _dwell_touched t
+                       ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id
+                     WHERE t.user_id IS NULL
+                     GROUP BY l.account_id",
+                )
+                .await?;
+            for account in unknown {
+                let candidates = [
+                    untouched.get(&account).copied(),
+                    touched.get(&account).and_then(|t| t.kept),
+                    recomputed.get(&account).copied(),
+                ];
+                if let Some(time) = candidates.into_iter().flatten().max() {
+                    newest.insert(account, time);
                 }
             }
-            let restart = at.map(|i| (own[i].1, own[i].0 - 1));
-            restarts.insert(user.clone(), restart);
         }
-        Ok(restarts)
+        Ok(newest)
+    }
+
+    /// The `(account_id, time)` rows of `sql`, as a map.
+    async fn account_ends(&self, sql: &str) -> Result<HashMap<Option<String>, i64>> {
+        let mut ends = HashMap::new();
+        for batch in &self.run_sql(sql).await? {
+            let accounts = strings(batch.column(0))?;
+            let times = nanos(batch.column(1))?;
+            for row in 0..batch.num_rows() {
+                if times.is_valid(row) {
+                    bump(&mut ends, optional(&accounts, row), times.value(row));
+                }
+            }
+        }
+        Ok(ends)
     }
 
     /// The touched users' events from their restarts on, less those whose `event_id` an
@@ -485,15 +513,24 @@ WHERE x.user_id IS NULL"
         let mut pending = Vec::with_capacity(rows);
         let mut reason_out = Vec::with_capacity(rows);
         for row in 0..rows {
-            let user = (optional(&accounts, row), user_ids.value(row).to_owned());
-            seq_out.push(seqs.value(row) + offsets.get(&user).copied().unwrap_or(0));
+            // A full recompute (no offsets, final reasons) needs no key per row: 2.3M string
+            // copies at 10M events.
+            let offset = if offsets.is_empty() {
+                0
+            } else {
+                let user = (optional(&accounts, row), user_ids.value(row).to_owned());
+                offsets.get(&user).copied().unwrap_or(0)
+            };
+            seq_out.push(seqs.value(row) + offset);
             let reason = reasons.value(row);
             let is_pending = last.value(row) && matches!(reason, "open" | "timeout");
             pending.push(is_pending);
             reason_out.push(match newest {
-                Some(newest) if is_pending => {
-                    self.reason(newest[&user.0], ends.value(row), timeouts.value(row))
-                }
+                Some(newest) if is_pending => self.reason(
+                    newest[&optional(&accounts, row)],
+                    ends.value(row),
+                    timeouts.value(row),
+                ),
                 _ => reason,
             });
         }
@@ -581,29 +618,35 @@ WHERE x.user_id IS NULL"
         old: &RecordBatch,
         new: &RecordBatch,
     ) -> Result<RecordBatch> {
-        let compared: Vec<usize> = (0..SESSION_COLUMNS.len()).collect();
-        let converter = RowConverter::new(
-            compared
-                .iter()
-                .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-                .collect(),
-        )?;
-        let old_rows = converter.convert_columns(old.project(&compared)?.columns())?;
-        let new_rows = converter.convert_columns(new.project(&compared)?.columns())?;
         let old_ids = strings(old.column(0))?;
         let new_ids = strings(new.column(0))?;
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(old.num_rows());
+        let mut by_id: HashMap<&str, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
+            HashMap::with_capacity_and_hasher(old.num_rows(), Default::default());
         for row in 0..old.num_rows() {
-            by_id.insert(old_ids.value(row), row);
+            by_id.insert(old_ids.value(row), index(row)?);
+        }
+        // The rows of the same id, paired, then compared column by column (a full recompute
+        // pairs every row: row-encoding all of them cost more than the rest of the delta).
+        let (mut old_at, mut new_at) = (Vec::new(), Vec::new());
+        for row in 0..new.num_rows() {
+            if let Some(&at) = by_id.get(new_ids.value(row)) {
+                old_at.push(at);
+                new_at.push(index(row)?);
+            }
+        }
+        let (old_at, new_at) = (UInt32Array::from(old_at), UInt32Array::from(new_at));
+        let mut same = BooleanArray::from(vec![true; old_at.len()]);
+        for i in 0..SESSION_COLUMNS.len() {
+            let before = take(old.column(i), &old_at, None)?;
+            let after = take(new.column(i), &new_at, None)?;
+            same = and(&same, &not_distinct(&before, &after)?)?;
         }
         let mut unchanged_old = vec![false; old.num_rows()];
         let mut insert = vec![true; new.num_rows()];
-        for (row, insert) in insert.iter_mut().enumerate() {
-            if let Some(&at) = by_id.get(new_ids.value(row))
-                && old_rows.row(at) == new_rows.row(row)
-            {
-                unchanged_old[at] = true;
-                *insert = false;
+        for (pair, equal) in same.values().iter().enumerate() {
+            if equal {
+                unchanged_old[old_at.value(pair) as usize] = true;
+                insert[new_at.value(pair) as usize] = false;
             }
         }
         let retract: BooleanArray = unchanged_old.iter().map(|u| Some(!u)).collect();
@@ -683,6 +726,11 @@ fn bump(newest: &mut HashMap<Option<String>, i64>, account: Option<String>, time
     *entry = (*entry).max(time);
 }
 
+/// A row number as a `take` index.
+fn index(row: usize) -> Result<u32> {
+    u32::try_from(row).map_err(|_| Error::Internal(format!("sessions upkeep: row {row} past u32")))
+}
+
 fn commit_time(time_ns: i64, rows: usize) -> ArrayRef {
     Arc::new(TimestampNanosecondArray::from(vec![time_ns; rows]).with_timezone("UTC"))
 }
@@ -695,6 +743,105 @@ fn distinct_users(rows: &RecordBatch) -> Result<usize> {
         seen.insert((optional(&accounts, row), users.value(row)));
     }
     Ok(seen.len())
+}
+
+/// Logs (at debug level, `DWELL_LOG=debug` in the CLI) how long an upkeep took to get here.
+fn step(began: std::time::Instant, what: std::fmt::Arguments<'_>) {
+    log::debug!(target: "dwell::upkeep", "{what}: {:?}", began.elapsed());
+}
+
+/// The newest end of a touched account's live rows: of all the touched users' rows, and of
+/// those that stay (`None` when none does).
+#[derive(Debug, Clone, Copy)]
+struct TouchedEnds {
+    all: i64,
+    kept: Option<i64>,
+}
+
+/// Each touched user's restart, from its live rows: `None` to recompute all its sessions, else
+/// the start of the restart session and the number of sessions before it.
+fn restarts(
+    users: &HashMap<UserKey, i64>,
+    touched_rows: &RecordBatch,
+) -> Result<BTreeMap<UserKey, Option<(i64, i64)>>> {
+    let accounts = strings(column(touched_rows, "account_id")?)?;
+    let user_ids = strings(column(touched_rows, "user_id")?)?;
+    let seqs = cast(column(touched_rows, "session_seq")?, &DataType::Int64)?;
+    let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
+    let starts = nanos(column(touched_rows, "start_time")?)?;
+    let ends = nanos(column(touched_rows, "end_time")?)?;
+    let mut sessions: HashMap<UserKey, Vec<(i64, i64, i64)>> = HashMap::new();
+    for row in 0..touched_rows.num_rows() {
+        sessions
+            .entry((optional(&accounts, row), user_ids.value(row).to_owned()))
+            .or_default()
+            .push((seqs.value(row), starts.value(row), ends.value(row)));
+    }
+    let mut restarts = BTreeMap::new();
+    for (user, first_new) in users {
+        let mut own = sessions.remove(user).unwrap_or_default();
+        own.sort_unstable();
+        // The last session starting before the first new event ...
+        let mut at = own.iter().rposition(|&(_, start, _)| start < *first_new);
+        // ... moved back while the session before it ends at its first instant.
+        while let Some(i) = at {
+            if i > 0 && own[i - 1].2 >= own[i].1 {
+                at = Some(i - 1);
+            } else {
+                break;
+            }
+        }
+        let restart = at.map(|i| (own[i].1, own[i].0 - 1));
+        restarts.insert(user.clone(), restart);
+    }
+    Ok(restarts)
+}
+
+/// Of the touched users' live rows, those the recompute replaces (from the restart session
+/// on), and per account the newest end of all of them and of those that stay.
+fn replaced(
+    touched_rows: &RecordBatch,
+    restarts: &BTreeMap<UserKey, Option<(i64, i64)>>,
+) -> Result<(RecordBatch, HashMap<Option<String>, TouchedEnds>)> {
+    let accounts = strings(column(touched_rows, "account_id")?)?;
+    let user_ids = strings(column(touched_rows, "user_id")?)?;
+    let seqs = cast(column(touched_rows, "session_seq")?, &DataType::Int64)?;
+    let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
+    let ends = nanos(column(touched_rows, "end_time")?)?;
+    let mut is_replaced = Vec::with_capacity(touched_rows.num_rows());
+    let mut by_account: HashMap<Option<String>, TouchedEnds> = HashMap::new();
+    for row in 0..touched_rows.num_rows() {
+        let user = (optional(&accounts, row), user_ids.value(row).to_owned());
+        let replaced = match restarts.get(&user) {
+            Some(Some((_, offset))) => seqs.value(row) > *offset,
+            Some(None) | None => true,
+        };
+        is_replaced.push(replaced);
+        let end = ends.value(row);
+        let ends = by_account.entry(user.0).or_insert(TouchedEnds {
+            all: end,
+            kept: None,
+        });
+        ends.all = ends.all.max(end);
+        if !replaced {
+            ends.kept = Some(ends.kept.map_or(end, |kept| kept.max(end)));
+        }
+    }
+    let rows = filter_record_batch(touched_rows, &BooleanArray::from(is_replaced))?;
+    Ok((rows, by_account))
+}
+
+/// The rows of `rows` whose user is not in `users`.
+fn untouched(rows: &RecordBatch, users: &HashMap<UserKey, i64>) -> Result<RecordBatch> {
+    let accounts = strings(column(rows, "account_id")?)?;
+    let user_ids = strings(column(rows, "user_id")?)?;
+    let keep: BooleanArray = (0..rows.num_rows())
+        .map(|row| {
+            let user = (optional(&accounts, row), user_ids.value(row).to_owned());
+            Some(!users.contains_key(&user))
+        })
+        .collect();
+    Ok(filter_record_batch(rows, &keep)?)
 }
 
 fn touched_table(users: &HashMap<UserKey, i64>) -> Result<Arc<dyn TableProvider>> {
