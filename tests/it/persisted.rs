@@ -251,6 +251,18 @@ proptest! {
     }
 }
 
+/// The end reasons of user u2's sessions.
+async fn reason_of_u2(engine: &Engine) -> Vec<Option<String>> {
+    texts(
+        &query(
+            engine,
+            "SELECT end_reason FROM sessions WHERE user_id = 'u2'",
+        )
+        .await,
+        "end_reason",
+    )
+}
+
 /// The end reason of an untouched user's last session follows its account's newest event
 /// back when a late event makes the event that ended the account's newest session a
 /// duplicate: the commit that brings it moves `timeout` back to `open`.
@@ -262,16 +274,6 @@ async fn a_late_duplicate_can_move_the_accounts_newest_event_back() {
         .build()
         .await
         .expect("engine");
-    async fn reason_of_u2(engine: &Engine) -> Vec<Option<String>> {
-        texts(
-            &query(
-                engine,
-                "SELECT end_reason FROM sessions WHERE user_id = 'u2'",
-            )
-            .await,
-            "end_reason",
-        )
-    }
     // u2's one session at minute 0; u1's at 10 and 60 (after a gap over the 30-minute
     // timeout), the account's newest event: 60 minutes after u2's, so u2's timed out.
     land(

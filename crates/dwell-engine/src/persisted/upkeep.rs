@@ -31,6 +31,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampNanosecondTy
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::catalog::create_views;
 use crate::context::ContextFactory;
@@ -620,8 +621,8 @@ WHERE x.user_id IS NULL"
     ) -> Result<RecordBatch> {
         let old_ids = strings(old.column(0))?;
         let new_ids = strings(new.column(0))?;
-        let mut by_id: HashMap<&str, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder> =
-            HashMap::with_capacity_and_hasher(old.num_rows(), Default::default());
+        let mut by_id: HashMap<&str, u32, Xxh3DefaultBuilder> =
+            HashMap::with_capacity_and_hasher(old.num_rows(), Xxh3DefaultBuilder);
         for row in 0..old.num_rows() {
             by_id.insert(old_ids.value(row), index(row)?);
         }
