@@ -55,8 +55,10 @@ pub(crate) const RETRACTIONS_TABLE: &str = "_dwell_session_retractions";
 pub(crate) const CHANGES_TABLE: &str = "_dwell_session_changes";
 
 /// Rows per row group of a session file: row groups are what a scan splits among the cores,
-/// so a base of 1.5M sessions in Parquet's default 1Mi-row groups gave one core two thirds of
-/// every query over it.
+/// and Parquet's default 1Mi rows made the 2.29M-session base of 10M generated events three
+/// uneven groups for two cores. With LZ4 (below; the two were measured together, not apart),
+/// daily metrics over that base took 0.65x and segments 0.72x the time (`benches/RESULTS.md`,
+/// 2026-12-03 later).
 const SESSION_ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// A session file's bytes. LZ4 rather than the events' ZSTD: session files are derived (a

@@ -273,7 +273,8 @@ impl Upkeep<'_> {
                    ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id",
             )
             .await?;
-        let restarts = restarts(&users, &touched_rows)?;
+        let touched_keys = user_keys(&touched_rows)?;
+        let restarts = restarts(&users, &touched_rows, &touched_keys)?;
         self.ctx.deregister_table("_dwell_restart")?;
         self.ctx
             .register_table("_dwell_restart", restart_table(&restarts)?)?;
@@ -292,7 +293,7 @@ impl Upkeep<'_> {
             .iter()
             .map(|(user, restart)| (user.clone(), restart.map_or(0, |(_, offset)| offset)))
             .collect();
-        let (replaced, touched_ends) = replaced(&touched_rows, &restarts)?;
+        let (replaced, touched_ends) = replaced(&touched_rows, &touched_keys, &restarts)?;
         let newest = self.newest(&touched_ends, &computed).await?;
         let new = self.stored(schema, &computed, &offsets, Some(&newest))?;
         // Untouched users' last sessions whose end reason the new newest events move.
@@ -764,19 +765,19 @@ struct TouchedEnds {
 fn restarts(
     users: &HashMap<UserKey, i64>,
     touched_rows: &RecordBatch,
+    keys: &[UserKey],
 ) -> Result<BTreeMap<UserKey, Option<(i64, i64)>>> {
-    let accounts = strings(column(touched_rows, "account_id")?)?;
-    let user_ids = strings(column(touched_rows, "user_id")?)?;
     let seqs = cast(column(touched_rows, "session_seq")?, &DataType::Int64)?;
     let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
     let starts = nanos(column(touched_rows, "start_time")?)?;
     let ends = nanos(column(touched_rows, "end_time")?)?;
     let mut sessions: HashMap<UserKey, Vec<(i64, i64, i64)>> = HashMap::new();
-    for row in 0..touched_rows.num_rows() {
-        sessions
-            .entry((optional(&accounts, row), user_ids.value(row).to_owned()))
-            .or_default()
-            .push((seqs.value(row), starts.value(row), ends.value(row)));
+    for (row, user) in keys.iter().enumerate() {
+        sessions.entry(user.clone()).or_default().push((
+            seqs.value(row),
+            starts.value(row),
+            ends.value(row),
+        ));
     }
     let mut restarts = BTreeMap::new();
     for (user, first_new) in users {
@@ -802,24 +803,22 @@ fn restarts(
 /// on), and per account the newest end of all of them and of those that stay.
 fn replaced(
     touched_rows: &RecordBatch,
+    keys: &[UserKey],
     restarts: &BTreeMap<UserKey, Option<(i64, i64)>>,
 ) -> Result<(RecordBatch, HashMap<Option<String>, TouchedEnds>)> {
-    let accounts = strings(column(touched_rows, "account_id")?)?;
-    let user_ids = strings(column(touched_rows, "user_id")?)?;
     let seqs = cast(column(touched_rows, "session_seq")?, &DataType::Int64)?;
     let seqs = seqs.as_primitive::<arrow::datatypes::Int64Type>();
     let ends = nanos(column(touched_rows, "end_time")?)?;
     let mut is_replaced = Vec::with_capacity(touched_rows.num_rows());
     let mut by_account: HashMap<Option<String>, TouchedEnds> = HashMap::new();
-    for row in 0..touched_rows.num_rows() {
-        let user = (optional(&accounts, row), user_ids.value(row).to_owned());
-        let replaced = match restarts.get(&user) {
+    for (row, user) in keys.iter().enumerate() {
+        let replaced = match restarts.get(user) {
             Some(Some((_, offset))) => seqs.value(row) > *offset,
             Some(None) | None => true,
         };
         is_replaced.push(replaced);
         let end = ends.value(row);
-        let ends = by_account.entry(user.0).or_insert(TouchedEnds {
+        let ends = by_account.entry(user.0.clone()).or_insert(TouchedEnds {
             all: end,
             kept: None,
         });
@@ -834,15 +833,20 @@ fn replaced(
 
 /// The rows of `rows` whose user is not in `users`.
 fn untouched(rows: &RecordBatch, users: &HashMap<UserKey, i64>) -> Result<RecordBatch> {
-    let accounts = strings(column(rows, "account_id")?)?;
-    let user_ids = strings(column(rows, "user_id")?)?;
-    let keep: BooleanArray = (0..rows.num_rows())
-        .map(|row| {
-            let user = (optional(&accounts, row), user_ids.value(row).to_owned());
-            Some(!users.contains_key(&user))
-        })
+    let keep: BooleanArray = user_keys(rows)?
+        .iter()
+        .map(|user| Some(!users.contains_key(user)))
         .collect();
     Ok(filter_record_batch(rows, &keep)?)
+}
+
+/// The user of each of `rows` (rows of the stored form).
+fn user_keys(rows: &RecordBatch) -> Result<Vec<UserKey>> {
+    let accounts = strings(column(rows, "account_id")?)?;
+    let user_ids = strings(column(rows, "user_id")?)?;
+    Ok((0..rows.num_rows())
+        .map(|row| (optional(&accounts, row), user_ids.value(row).to_owned()))
+        .collect())
 }
 
 fn touched_table(users: &HashMap<UserKey, i64>) -> Result<Arc<dyn TableProvider>> {
