@@ -6,17 +6,20 @@
 //! every batch. Session metrics count distinct users, days and applications per group
 //! (`daily_session_metrics`, `user_session_stats`, and the queries analysts write over
 //! `sessions`): with 50,000 users, that fallback made the per-user figures over 2.3M persisted
-//! sessions 3.4 times slower (`benches/RESULTS.md`, 2026-12-03). This `count` is DataFusion's in every respect (each method delegates to it)
-//! except that it groups `count(DISTINCT x)` over `Utf8`, `LargeUtf8`, `Utf8View` (one hash
-//! table of `(group, value)` over one byte arena) and `Date32`/`Date64` (DataFusion's own
-//! primitive accumulator, which it does not enable for dates). [`crate::register_all`]
+//! sessions 3.4 times slower (`benches/RESULTS.md`, 2026-12-03).
+//!
+//! This `count` is DataFusion's in every respect (each method delegates to it) except that it
+//! groups `count(DISTINCT x)` over `Utf8`, `LargeUtf8` and `Utf8View` (each distinct value
+//! numbered once, then one table of `(group, value number)` pairs), `Date32` (the day is its own
+//! number) and `Date64` (DataFusion's primitive accumulator, which it does not enable for
+//! dates). [`crate::register_all`]
 //! registers it in place of DataFusion's.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, GenericStringBuilder, Int64Array, LargeStringArray,
-    ListArray, StringArray, StringViewArray, StringViewBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, GenericStringBuilder, Int64Array,
+    LargeStringArray, ListArray, StringArray, StringViewArray, StringViewBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Date32Type, Date64Type, Field, FieldRef};
@@ -33,7 +36,7 @@ use datafusion_expr::{
 };
 use datafusion_functions_aggregate_common::aggregate::count_distinct::PrimitiveDistinctCountGroupsAccumulator;
 use hashbrown::HashTable;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// `count`, as DataFusion's, with grouped `count(DISTINCT x)` for strings and dates.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -118,9 +121,7 @@ impl AggregateUDFImpl for Count {
             Some(Grouped::Strings) => Box::new(StringDistinctCountGroups::new(
                 args.expr_fields[0].data_type().clone(),
             )),
-            Some(Grouped::Date32) => {
-                Box::new(PrimitiveDistinctCountGroupsAccumulator::<Date32Type>::new())
-            }
+            Some(Grouped::Date32) => Box::new(DayDistinctCountGroups::default()),
             Some(Grouped::Date64) => {
                 Box::new(PrimitiveDistinctCountGroupsAccumulator::<Date64Type>::new())
             }
@@ -203,117 +204,194 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// One distinct `(group, value)`: the value's bytes are `arena[offset..offset + len]`.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    hash: u64,
-    group: usize,
-    offset: usize,
-    len: usize,
+/// The distinct values an accumulator has seen, each stored once and numbered from 0.
+///
+/// Session metrics count few distinct values (users, days, applications) over many pairs of
+/// group and value: numbering the values keeps the pair table at eight bytes a pair, and the
+/// value lookups in a table small enough for the cache.
+#[derive(Debug, Default)]
+struct Dictionary {
+    arena: Vec<u8>,
+    /// `(offset, len)` of each value's bytes in `arena`.
+    spans: Vec<(usize, usize)>,
+    hashes: Vec<u64>,
+    table: HashTable<u32>,
 }
 
-/// `count(DISTINCT x)` for many groups at once over a string `x`: every distinct
-/// `(group, value)` once in one table, the bytes in one arena, so a batch costs one probe per
-/// row whatever the number of groups.
+impl Dictionary {
+    /// The number of `bytes`, added if new.
+    fn id(&mut self, bytes: &[u8]) -> Result<u32> {
+        let hash = xxh3_64(bytes);
+        let Self {
+            arena,
+            spans,
+            hashes,
+            table,
+        } = self;
+        if let Some(&id) = table.find(hash, |&id| {
+            let (offset, len) = spans[id as usize];
+            &arena[offset..offset + len] == bytes
+        }) {
+            return Ok(id);
+        }
+        let id = u32::try_from(spans.len())
+            .map_err(|_| internal_datafusion_err!("count(DISTINCT): more than u32::MAX values"))?;
+        spans.push((arena.len(), bytes.len()));
+        hashes.push(hash);
+        arena.extend_from_slice(bytes);
+        table.insert_unique(hash, id, |&id| hashes[id as usize]);
+        Ok(id)
+    }
+
+    fn value(&self, id: u32) -> &[u8] {
+        let (offset, len) = self.spans[id as usize];
+        &self.arena[offset..offset + len]
+    }
+
+    fn size(&self) -> usize {
+        self.arena.capacity()
+            + self.spans.capacity() * size_of::<(usize, usize)>()
+            + self.hashes.capacity() * size_of::<u64>()
+            + self.table.capacity() * (size_of::<u32>() + 1)
+    }
+}
+
+/// Distinct `(group, value number)` pairs, each one key with the group in the high half, and
+/// how many pairs each group has.
+#[derive(Debug, Default)]
+struct Pairs {
+    table: HashTable<u64>,
+    counts: Vec<i64>,
+}
+
+fn pair_hash(pair: u64) -> u64 {
+    xxh3_64(&pair.to_le_bytes())
+}
+
+fn pair_group(pair: u64) -> usize {
+    (pair >> 32) as usize
+}
+
+#[expect(clippy::cast_possible_truncation, reason = "the low half, as meant")]
+fn pair_value(pair: u64) -> u32 {
+    pair as u32
+}
+
+impl Pairs {
+    fn insert(&mut self, group: usize, value: u32) -> Result<()> {
+        let high = u32::try_from(group)
+            .map_err(|_| internal_datafusion_err!("count(DISTINCT): more than u32::MAX groups"))?;
+        let key = (u64::from(high) << 32) | u64::from(value);
+        let hash = pair_hash(key);
+        if self.table.find(hash, |&p| p == key).is_none() {
+            self.table.insert_unique(hash, key, |&p| pair_hash(p));
+            self.counts[group] += 1;
+        }
+        Ok(())
+    }
+
+    /// The value numbers of the first `emitted` groups, each group's in one run, and the list
+    /// offsets of the runs.
+    fn emitted(&self, emitted: usize) -> Result<(OffsetBuffer<i32>, Vec<u32>)> {
+        let offsets = list_offsets(self.counts[..emitted].iter().copied())?;
+        let mut cursors: Vec<usize> = offsets[..emitted].iter().map(|&o| o as usize).collect();
+        let mut values = vec![0_u32; offsets[emitted] as usize];
+        for &p in &self.table {
+            let group = pair_group(p);
+            if group < emitted {
+                values[cursors[group]] = pair_value(p);
+                cursors[group] += 1;
+            }
+        }
+        Ok((offsets, values))
+    }
+
+    /// Takes the counts of the groups `emit_to` emits and forgets their pairs; the groups left
+    /// are numbered from 0 and their values by `renumber`.
+    fn take(
+        &mut self,
+        emit_to: EmitTo,
+        mut renumber: impl FnMut(u32) -> Result<u32>,
+    ) -> Result<Vec<i64>> {
+        let counts = emit_to.take_needed(&mut self.counts);
+        match emit_to {
+            EmitTo::All => self.table = HashTable::new(),
+            EmitTo::First(n) => {
+                let counts_left = std::mem::take(&mut self.counts);
+                let old = std::mem::take(&mut self.table);
+                self.counts = vec![0; counts_left.len()];
+                for p in old {
+                    let group = pair_group(p);
+                    if group >= n {
+                        self.insert(group - n, renumber(pair_value(p))?)?;
+                    }
+                }
+                debug_assert_eq!(self.counts, counts_left);
+            }
+        }
+        Ok(counts)
+    }
+
+    fn size(&self) -> usize {
+        self.table.capacity() * (size_of::<u64>() + 1) + self.counts.capacity() * size_of::<i64>()
+    }
+}
+
+/// `count(DISTINCT x)` for many groups at once over a string `x`: every distinct value once in
+/// a dictionary, every distinct `(group, value)` once as a pair of numbers, so a batch costs
+/// two probes per row whatever the number of groups.
 #[derive(Debug)]
 struct StringDistinctCountGroups {
     /// The argument's type, which the state's lists hold (DataFusion's `count` state fields).
     data_type: DataType,
-    arena: Vec<u8>,
-    table: HashTable<Entry>,
-    counts: Vec<i64>,
+    values: Dictionary,
+    pairs: Pairs,
 }
 
 impl StringDistinctCountGroups {
     fn new(data_type: DataType) -> Self {
         Self {
             data_type,
-            arena: Vec::new(),
-            table: HashTable::new(),
-            counts: Vec::new(),
+            values: Dictionary::default(),
+            pairs: Pairs::default(),
         }
     }
 
-    fn insert(&mut self, group: usize, bytes: &[u8]) {
-        let hash = xxh3_64_with_seed(bytes, group as u64);
-        let arena = &self.arena;
-        let found = self.table.find(hash, |e| {
-            e.hash == hash && e.group == group && &arena[e.offset..e.offset + e.len] == bytes
-        });
-        if found.is_none() {
-            self.push(hash, group, bytes);
-            self.counts[group] += 1;
-        }
-    }
-
-    /// Adds `(group, bytes)`, known to be absent, under `hash`.
-    fn push(&mut self, hash: u64, group: usize, bytes: &[u8]) {
-        let entry = Entry {
-            hash,
-            group,
-            offset: self.arena.len(),
-            len: bytes.len(),
-        };
-        self.arena.extend_from_slice(bytes);
-        self.table.insert_unique(hash, entry, |e| e.hash);
-    }
-
-    /// Drops the first `n` groups' values and numbers the rest from 0, as `EmitTo::First(n)`
-    /// asks (the counts are taken by the caller).
-    fn forget_first(&mut self, n: usize) {
-        let old_arena = std::mem::take(&mut self.arena);
-        let old_table = std::mem::take(&mut self.table);
-        for e in old_table {
-            if e.group >= n {
-                let group = e.group - n;
-                let bytes = &old_arena[e.offset..e.offset + e.len];
-                // The hash is seeded by the group, which changes.
-                self.push(xxh3_64_with_seed(bytes, group as u64), group, bytes);
-            }
-        }
-    }
-
-    fn forget(&mut self, emit_to: EmitTo) {
-        match emit_to {
-            EmitTo::All => {
-                self.arena.clear();
-                self.table.clear();
-            }
-            EmitTo::First(n) => self.forget_first(n),
-        }
-    }
-
-    /// The element field of the state's lists.
-    fn item(&self) -> FieldRef {
-        Arc::new(Field::new_list_field(self.data_type.clone(), true))
+    /// The counts `emit_to` emits; their groups are forgotten, and the values only they held.
+    fn take(&mut self, emit_to: EmitTo) -> Result<Vec<i64>> {
+        let old = std::mem::take(&mut self.values);
+        let mut kept = Dictionary::default();
+        let counts = self.pairs.take(emit_to, |id| kept.id(old.value(id)))?;
+        self.values = kept;
+        Ok(counts)
     }
 
     /// `values` (the emitted groups' distinct values, in group order) as an array of the
     /// argument's type.
-    fn values_array(&self, values: &[&[u8]]) -> Result<ArrayRef> {
-        let text = |bytes| {
-            std::str::from_utf8(bytes)
+    fn values_array(&self, ids: &[u32]) -> Result<ArrayRef> {
+        let text = |id: &u32| {
+            std::str::from_utf8(self.values.value(*id))
                 .map_err(|e| internal_datafusion_err!("count(DISTINCT) state: {e}"))
         };
         Ok(match self.data_type {
             DataType::Utf8 => {
-                let mut b = GenericStringBuilder::<i32>::with_capacity(values.len(), 0);
-                for v in values {
-                    b.append_value(text(v)?);
+                let mut b = GenericStringBuilder::<i32>::with_capacity(ids.len(), 0);
+                for id in ids {
+                    b.append_value(text(id)?);
                 }
                 Arc::new(b.finish())
             }
             DataType::LargeUtf8 => {
-                let mut b = GenericStringBuilder::<i64>::with_capacity(values.len(), 0);
-                for v in values {
-                    b.append_value(text(v)?);
+                let mut b = GenericStringBuilder::<i64>::with_capacity(ids.len(), 0);
+                for id in ids {
+                    b.append_value(text(id)?);
                 }
                 Arc::new(b.finish())
             }
             DataType::Utf8View => {
-                let mut b = StringViewBuilder::with_capacity(values.len());
-                for v in values {
-                    b.append_value(text(v)?);
+                let mut b = StringViewBuilder::with_capacity(ids.len());
+                for id in ids {
+                    b.append_value(text(id)?);
                 }
                 Arc::new(b.finish())
             }
@@ -338,6 +416,23 @@ fn list_offsets(lengths: impl Iterator<Item = i64>) -> Result<OffsetBuffer<i32>>
     Ok(OffsetBuffer::new(offsets.into()))
 }
 
+/// `convert_to_state` of either accumulator: each row its own group, a list of its value or
+/// an empty list.
+fn rows_as_lists(
+    item: FieldRef,
+    values: &[ArrayRef],
+    opt_filter: Option<&BooleanArray>,
+) -> Result<Vec<ArrayRef>> {
+    let array = &values[0];
+    let keep: BooleanArray = (0..array.len())
+        .map(|row| Some(array.is_valid(row) && included(opt_filter, row)))
+        .collect();
+    let offsets = list_offsets(keep.iter().map(|k| i64::from(k == Some(true))))?;
+    let kept = arrow::compute::filter(array.as_ref(), &keep)?;
+    let list = ListArray::try_new(item, offsets, kept, None)?;
+    Ok(vec![Arc::new(list)])
+}
+
 impl GroupsAccumulator for StringDistinctCountGroups {
     fn update_batch(
         &mut self,
@@ -346,45 +441,36 @@ impl GroupsAccumulator for StringDistinctCountGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.counts.resize(total_num_groups, 0);
+        self.pairs.counts.resize(total_num_groups, 0);
         let strings = Strings::of(values[0].as_ref())?;
+        // A user's sessions come together: a repeat of the row before is skipped.
+        let mut previous: Option<(usize, &[u8])> = None;
         for (row, &group) in group_indices.iter().enumerate() {
             if included(opt_filter, row)
                 && let Some(bytes) = strings.get(row)
+                && previous != Some((group, bytes))
             {
-                self.insert(group, bytes);
+                self.pairs.insert(group, self.values.id(bytes)?)?;
+                previous = Some((group, bytes));
             }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let counts = emit_to.take_needed(&mut self.counts);
-        self.forget(emit_to);
-        Ok(Arc::new(Int64Array::from(counts)))
+        Ok(Arc::new(Int64Array::from(self.take(emit_to)?)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let emitted = match emit_to {
-            EmitTo::All => self.counts.len(),
+            EmitTo::All => self.pairs.counts.len(),
             EmitTo::First(n) => n,
         };
-        let offsets = list_offsets(self.counts[..emitted].iter().copied())?;
-        let values = {
-            // Each emitted group's values go to its own run of the list's values.
-            let mut cursors: Vec<usize> = offsets[..emitted].iter().map(|&o| o as usize).collect();
-            let mut values: Vec<&[u8]> = vec![&[]; offsets[emitted] as usize];
-            for e in &self.table {
-                if e.group < emitted {
-                    values[cursors[e.group]] = &self.arena[e.offset..e.offset + e.len];
-                    cursors[e.group] += 1;
-                }
-            }
-            self.values_array(&values)?
-        };
-        let list = ListArray::try_new(self.item(), offsets, values, None)?;
-        let _ = emit_to.take_needed(&mut self.counts);
-        self.forget(emit_to);
+        let (offsets, ids) = self.pairs.emitted(emitted)?;
+        let values = self.values_array(&ids)?;
+        let item = Arc::new(Field::new_list_field(self.data_type.clone(), true));
+        let list = ListArray::try_new(item, offsets, values, None)?;
+        self.take(emit_to)?;
         Ok(vec![Arc::new(list)])
     }
 
@@ -394,7 +480,7 @@ impl GroupsAccumulator for StringDistinctCountGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.counts.resize(total_num_groups, 0);
+        self.pairs.counts.resize(total_num_groups, 0);
         let lists = values[0].as_list::<i32>();
         let strings = Strings::of(lists.values().as_ref())?;
         let offsets = lists.value_offsets();
@@ -405,7 +491,7 @@ impl GroupsAccumulator for StringDistinctCountGroups {
             let (start, end) = (offsets[row], offsets[row + 1]);
             for i in start as usize..end as usize {
                 if let Some(bytes) = strings.get(i) {
-                    self.insert(group, bytes);
+                    self.pairs.insert(group, self.values.id(bytes)?)?;
                 }
             }
         }
@@ -417,22 +503,101 @@ impl GroupsAccumulator for StringDistinctCountGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        // Each row its own group: a list of its value, or an empty list.
-        let array = &values[0];
-        let keep: BooleanArray = (0..array.len())
-            .map(|row| Some(array.is_valid(row) && included(opt_filter, row)))
-            .collect();
-        let offsets = list_offsets(keep.iter().map(|k| i64::from(k == Some(true))))?;
-        let kept = arrow::compute::filter(array.as_ref(), &keep)?;
-        let list = ListArray::try_new(self.item(), offsets, kept, None)?;
-        Ok(vec![Arc::new(list)])
+        let item = Arc::new(Field::new_list_field(self.data_type.clone(), true));
+        rows_as_lists(item, values, opt_filter)
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>()
-            + self.arena.capacity()
-            + self.table.capacity() * (size_of::<Entry>() + 1)
-            + self.counts.capacity() * size_of::<i64>()
+        size_of::<Self>() + self.values.size() + self.pairs.size()
+    }
+}
+
+/// `count(DISTINCT x)` for many groups at once over a `Date32` `x`: the day itself is the
+/// pair's value number. DataFusion's primitive accumulator keeps a hash set of
+/// `(usize, i32)` with a keyed hasher, twice the memory and several times the hashing.
+#[derive(Debug, Default)]
+struct DayDistinctCountGroups {
+    pairs: Pairs,
+}
+
+impl DayDistinctCountGroups {
+    fn item() -> FieldRef {
+        Arc::new(Field::new_list_field(DataType::Date32, true))
+    }
+}
+
+impl GroupsAccumulator for DayDistinctCountGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.pairs.counts.resize(total_num_groups, 0);
+        let days = values[0].as_primitive::<Date32Type>();
+        let mut previous: Option<(usize, i32)> = None;
+        for (row, &group) in group_indices.iter().enumerate() {
+            if included(opt_filter, row) && days.is_valid(row) {
+                let day = days.value(row);
+                if previous != Some((group, day)) {
+                    self.pairs.insert(group, day.cast_unsigned())?;
+                    previous = Some((group, day));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from(self.pairs.take(emit_to, Ok)?)))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let emitted = match emit_to {
+            EmitTo::All => self.pairs.counts.len(),
+            EmitTo::First(n) => n,
+        };
+        let (offsets, ids) = self.pairs.emitted(emitted)?;
+        let days = Date32Array::from(ids.into_iter().map(u32::cast_signed).collect::<Vec<_>>());
+        let list = ListArray::try_new(Self::item(), offsets, Arc::new(days), None)?;
+        self.pairs.take(emit_to, Ok)?;
+        Ok(vec![Arc::new(list)])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.pairs.counts.resize(total_num_groups, 0);
+        let lists = values[0].as_list::<i32>();
+        let days = lists.values().as_primitive::<Date32Type>();
+        let offsets = lists.value_offsets();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            for i in offsets[row] as usize..offsets[row + 1] as usize {
+                if days.is_valid(i) {
+                    self.pairs.insert(group, days.value(i).cast_unsigned())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        rows_as_lists(Self::item(), values, opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.pairs.size()
     }
 }
 
@@ -486,7 +651,29 @@ mod tests {
         match data_type {
             DataType::Utf8 => Arc::new(values.collect::<StringArray>()),
             DataType::LargeUtf8 => Arc::new(values.collect::<LargeStringArray>()),
+            DataType::Date32 => Arc::new(values.map(|v| v.map(day)).collect::<Date32Array>()),
             _ => Arc::new(values.collect::<StringViewArray>()),
+        }
+    }
+
+    /// A different day for each value `rows` draws, negative ones (before 1970) too.
+    fn day(value: &str) -> i32 {
+        match value.strip_prefix("long string value ") {
+            Some(last) => 1_000 + i32::from(last.as_bytes()[0]),
+            // Bijective base 2 over `a` = 1 and `b` = 2: each string of up to three its own.
+            None => {
+                value
+                    .bytes()
+                    .fold(0, |n, c| n * 2 + i32::from(c - b'a' + 1))
+                    - 20
+            }
+        }
+    }
+
+    fn accumulator(data_type: &DataType) -> Box<dyn GroupsAccumulator> {
+        match data_type {
+            DataType::Date32 => Box::new(DayDistinctCountGroups::default()),
+            other => Box::new(StringDistinctCountGroups::new(other.clone())),
         }
     }
 
@@ -561,9 +748,10 @@ mod tests {
         fn equals_a_set_per_group(
             steps in steps(),
             data_type in prop_oneof![
-                Just(DataType::Utf8), Just(DataType::LargeUtf8), Just(DataType::Utf8View)],
+                Just(DataType::Utf8), Just(DataType::LargeUtf8), Just(DataType::Utf8View),
+                Just(DataType::Date32)],
         ) {
-            let mut acc = StringDistinctCountGroups::new(data_type.clone());
+            let mut acc = accumulator(&data_type);
             let mut model: Vec<BTreeSet<String>> = Vec::new();
             for step in steps {
                 match step {
@@ -600,7 +788,7 @@ mod tests {
                         let state = acc.state(to)?;
                         let taken: Vec<BTreeSet<String>> = model.drain(..n.min(model.len())).collect();
                         prop_assert_eq!(state[0].len(), taken.len());
-                        let mut other = StringDistinctCountGroups::new(data_type.clone());
+                        let mut other = accumulator(&data_type);
                         let groups: Vec<usize> = (0..taken.len()).collect();
                         other.merge_batch(&state, &groups, taken.len())?;
                         let want: Vec<i64> = taken.iter().map(|s| s.len() as i64).collect();

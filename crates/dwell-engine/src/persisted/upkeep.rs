@@ -250,8 +250,13 @@ impl Upkeep<'_> {
         } else {
             RecordBatch::new_empty(Arc::clone(schema))
         };
+        step(began, format_args!("{} live rows read", old.num_rows()));
         let users = distinct_users(&new)?;
         let delta = self.delta(schema, &old, &new)?;
+        step(
+            began,
+            format_args!("{} change rows found", delta.num_rows()),
+        );
         Ok(Outcome {
             base: Some(new),
             delta,
@@ -488,7 +493,7 @@ WHERE x.user_id IS NULL"
             )
             .await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        let batches = in_order(frame).await?;
         Ok(concat_batches(&schema, &batches)?)
     }
 
@@ -620,17 +625,32 @@ WHERE x.user_id IS NULL"
         old: &RecordBatch,
         new: &RecordBatch,
     ) -> Result<RecordBatch> {
+        // Rows at the same position with the same id pair without hashing: a recompute
+        // writes sessions in the order it computed them, so a rebuild that changes little
+        // finds nearly every row where it was. The rest pair by id.
+        let common = old.num_rows().min(new.num_rows());
+        let (old_head, new_head) = (old.slice(0, common), new.slice(0, common));
+        let in_place = not_distinct(old_head.column(0), new_head.column(0))?;
+        let mut same_in_place = in_place.clone();
+        for i in 1..SESSION_COLUMNS.len() {
+            same_in_place = and(
+                &same_in_place,
+                &not_distinct(old_head.column(i), new_head.column(i))?,
+            )?;
+        }
+        let moved_row = |row: usize| row >= common || !in_place.value(row);
         let old_ids = strings(old.column(0))?;
         let new_ids = strings(new.column(0))?;
         let mut by_id: HashMap<&str, u32, Xxh3DefaultBuilder> =
-            HashMap::with_capacity_and_hasher(old.num_rows(), Xxh3DefaultBuilder);
-        for row in 0..old.num_rows() {
+            HashMap::with_hasher(Xxh3DefaultBuilder);
+        for row in (0..old.num_rows()).filter(|&row| moved_row(row)) {
             by_id.insert(old_ids.value(row), index(row)?);
         }
-        // The rows of the same id, paired, then compared column by column (a full recompute
-        // pairs every row: row-encoding all of them cost more than the rest of the delta).
+        // The moved rows of the same id, paired, then compared column by column (a full
+        // recompute pairs every row: row-encoding all of them cost more than the rest of the
+        // delta).
         let (mut old_at, mut new_at) = (Vec::new(), Vec::new());
-        for row in 0..new.num_rows() {
+        for row in (0..new.num_rows()).filter(|&row| moved_row(row)) {
             if let Some(&at) = by_id.get(new_ids.value(row)) {
                 old_at.push(at);
                 new_at.push(index(row)?);
@@ -645,6 +665,12 @@ WHERE x.user_id IS NULL"
         }
         let mut unchanged_old = vec![false; old.num_rows()];
         let mut insert = vec![true; new.num_rows()];
+        for (row, equal) in same_in_place.values().iter().enumerate() {
+            if equal {
+                unchanged_old[row] = true;
+                insert[row] = false;
+            }
+        }
         for (pair, equal) in same.values().iter().enumerate() {
             if equal {
                 unchanged_old[old_at.value(pair) as usize] = true;
@@ -680,12 +706,26 @@ WHERE x.user_id IS NULL"
     /// Runs one of the upkeep's statements; its errors say which.
     async fn run_sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let frame = self.ctx.sql(sql).await.map_err(|e| in_upkeep(e, sql))?;
-        frame.collect().await.map_err(|e| in_upkeep(e, sql))
+        in_order(frame).await.map_err(|e| in_upkeep(e, sql))
     }
 
     fn seq_i64(&self) -> i64 {
         i64::try_from(self.seq).unwrap_or(i64::MAX)
     }
+}
+
+/// The batches of `frame`, partition after partition: the same order on every run (`collect`
+/// interleaves the partitions as they finish). A recompute then lists the sessions in the
+/// order the last one wrote them, and `Upkeep::delta` pairs them by position.
+async fn in_order(
+    frame: datafusion::dataframe::DataFrame,
+) -> datafusion::error::Result<Vec<RecordBatch>> {
+    Ok(frame
+        .collect_partitioned()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// An upkeep statement's error: internal (the statements are the engine's), with the SQL.
