@@ -72,6 +72,8 @@ const ROW_VERSION: &str = "row_version";
 const OP: &str = "op";
 const COMMIT_SEQ: &str = "commit_seq";
 const COMMIT_TIME: &str = "commit_time";
+/// The upkeep's own column over live rows: whether the row's user is touched by the commit.
+const TOUCHED: &str = "_dwell_is_touched";
 
 /// What is recomputed.
 #[derive(Debug)]
@@ -266,18 +268,13 @@ impl Upkeep<'_> {
 
     async fn users(&self, schema: &SchemaRef, users: HashMap<UserKey, i64>) -> Result<Outcome> {
         let began = std::time::Instant::now();
-        // The live rows are read three times, each over the whole base: the touched users'
-        // rows (all columns), the newest end per account (two columns) and the pending rows.
+        // The live rows are read twice, each over the whole base: the touched users' rows and
+        // the untouched users' pending ones (all columns) in one scan, then the newest end per
+        // account (two columns).
         self.ctx.deregister_table("_dwell_touched")?;
         self.ctx
             .register_table("_dwell_touched", touched_table(&users)?)?;
-        let touched_rows = self
-            .collect(
-                schema,
-                "SELECT l.* FROM _dwell_live l JOIN _dwell_touched t
-                   ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id",
-            )
-            .await?;
+        let (touched_rows, pending) = self.touched_and_pending(schema).await?;
         let touched_keys = user_keys(&touched_rows)?;
         let restarts = restarts(&users, &touched_rows, &touched_keys)?;
         self.ctx.deregister_table("_dwell_restart")?;
@@ -302,13 +299,6 @@ impl Upkeep<'_> {
         let newest = self.newest(&touched_ends, &computed).await?;
         let new = self.stored(schema, &computed, &offsets, Some(&newest))?;
         // Untouched users' last sessions whose end reason the new newest events move.
-        let pending = self
-            .collect(
-                schema,
-                &format!("SELECT l.* FROM _dwell_live l WHERE l.{PENDING}"),
-            )
-            .await?;
-        let pending = untouched(&pending, &users)?;
         let (moved_old, moved_new) = self.moved(schema, &pending, &newest)?;
         step(began, format_args!("end reasons moved"));
         let old = concat_batches(schema, [&replaced, &moved_old])?;
@@ -319,6 +309,28 @@ impl Upkeep<'_> {
             delta,
             users: restarts.len(),
         })
+    }
+
+    /// The live rows of the touched users, and the pending rows (last sessions whose end
+    /// reason follows the account's newest event) of the others: one scan of the base.
+    async fn touched_and_pending(&self, schema: &SchemaRef) -> Result<(RecordBatch, RecordBatch)> {
+        let sql = format!(
+            "SELECT l.*, t.user_id IS NOT NULL AS {TOUCHED} FROM _dwell_live l
+             LEFT JOIN _dwell_touched t
+               ON (l.account_id IS NOT DISTINCT FROM t.account_id) AND l.user_id = t.user_id
+             WHERE t.user_id IS NOT NULL OR l.{PENDING}"
+        );
+        let (mut touched, mut pending) = (Vec::new(), Vec::new());
+        for batch in &self.run_sql(&sql).await? {
+            let is_touched = column(batch, TOUCHED)?.as_boolean();
+            touched.push(conform(&filter_record_batch(batch, is_touched)?, schema)?);
+            let others = arrow::compute::not(is_touched)?;
+            pending.push(conform(&filter_record_batch(batch, &others)?, schema)?);
+        }
+        Ok((
+            concat_batches(schema, &touched)?,
+            concat_batches(schema, &pending)?,
+        ))
     }
 
     /// Each account's newest event after the commit: the newest end of the sessions that stay
@@ -872,14 +884,6 @@ fn replaced(
 }
 
 /// The rows of `rows` whose user is not in `users`.
-fn untouched(rows: &RecordBatch, users: &HashMap<UserKey, i64>) -> Result<RecordBatch> {
-    let keep: BooleanArray = user_keys(rows)?
-        .iter()
-        .map(|user| Some(!users.contains_key(user)))
-        .collect();
-    Ok(filter_record_batch(rows, &keep)?)
-}
-
 /// The user of each of `rows` (rows of the stored form).
 fn user_keys(rows: &RecordBatch) -> Result<Vec<UserKey>> {
     let accounts = strings(column(rows, "account_id")?)?;
