@@ -207,6 +207,35 @@ async fn in_process_cluster_gives_the_single_process_answers() {
         .await,
         1
     );
+
+    // An event inside that session retracts its row: the executors drop retracted rows by
+    // the set the live-row filter carries, and answer as one process does.
+    let inside = dir.path().join("inside.csv");
+    std::fs::write(
+        &inside,
+        "event_time,account_id,user_id,app_id,tab_id,event_type\n\
+         2026-11-03T10:00:30Z,acme,late-user,crm,t1,click\n",
+    )
+    .expect("write");
+    engine.ingest_file(&inside).await.expect("ingest");
+    assert_eq!(
+        count(
+            &engine,
+            "SELECT event_count AS n FROM sessions WHERE user_id = 'late-user'"
+        )
+        .await,
+        3
+    );
+    let single = Engine::builder(location.clone())
+        .build()
+        .await
+        .expect("engine");
+    assert_same(&answers(&single).await, &answers(&engine).await);
+    let scope = Scope::Account("acme".to_owned());
+    assert_same(
+        &tenant_answers(&single, &scope).await,
+        &tenant_answers(&engine, &scope).await,
+    );
 }
 
 /// The views, a what-if call and the accounts seen, in the context of a caller of `scope`.

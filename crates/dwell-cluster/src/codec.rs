@@ -6,7 +6,8 @@
 //! sort, as `datafusion-proto` messages; the executor works out the rest from its input).
 //! Parquet listing tables (`events`, `users`) and views travel as `datafusion-proto` messages;
 //! `sessionize` travels by name and is found in the scheduler's and executors' function
-//! registries.
+//! registries. The live-row filter over persisted sessions carries its set of retracted rows
+//! to both.
 
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ use datafusion_proto::physical_plan::{
     PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
 };
 use datafusion_proto::protobuf;
-use dwell_engine::{AccountFilterExec, AccountScoped};
+use dwell_engine::{AccountFilterExec, AccountScoped, LiveRowFilter};
 use dwell_session::{SessionizeExec, SessionizeMode};
 use prost::Message;
 
@@ -55,6 +56,31 @@ const ACCOUNT_FILTER: &[u8] = b"dwell-account-filter\n";
 /// window expression (a length-prefixed `PhysicalWindowExprNode`), then the sort (a
 /// `PhysicalSortExprNodeCollection`).
 const SESSIONIZE: &[u8] = b"dwell-sessionize\n";
+
+/// Marks the live-row filter over persisted sessions (`LiveRowFilter`): the set of retracted
+/// rows' keys follows.
+const LIVE_ROW_FILTER: &[u8] = b"dwell-live-row-filter\n";
+
+/// Encodes dwell's own scalar functions that carry state (the live-row filter), in both
+/// codecs; `false` for any other function, which travels by name.
+fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> bool {
+    let Some(filter) = node.inner().downcast_ref::<LiveRowFilter>() else {
+        return false;
+    };
+    buf.extend_from_slice(LIVE_ROW_FILTER);
+    buf.extend_from_slice(&filter.encode());
+    true
+}
+
+/// The function [`encode_udf`] wrote, if it wrote this one.
+fn decode_udf(name: &str, buf: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
+    let set = buf.strip_prefix(LIVE_ROW_FILTER)?;
+    Some(
+        LiveRowFilter::decode(set)
+            .map(Arc::new)
+            .map_err(|e| e.context(format!("decoding {name}"))),
+    )
+}
 
 /// Ballista's logical codec, and in-memory tables as Arrow IPC streams.
 #[derive(Debug, Default)]
@@ -170,10 +196,13 @@ impl LogicalExtensionCodec for DwellLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.ballista.try_decode_udf(name, buf)
+        decode_udf(name, buf).unwrap_or_else(|| self.ballista.try_decode_udf(name, buf))
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_udf(node, buf) {
+            return Ok(());
+        }
         self.ballista.try_encode_udf(node, buf)
     }
 
@@ -360,10 +389,13 @@ impl PhysicalExtensionCodec for DwellPhysicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.ballista.try_decode_udf(name, buf)
+        decode_udf(name, buf).unwrap_or_else(|| self.ballista.try_decode_udf(name, buf))
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_udf(node, buf) {
+            return Ok(());
+        }
         self.ballista.try_encode_udf(node, buf)
     }
 

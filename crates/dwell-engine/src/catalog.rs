@@ -47,14 +47,14 @@ pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> R
     for (name, query) in views::view_queries(settings, &schema, persisted) {
         ctx.deregister_table(name)?;
         if persisted && name == "sessions" {
-            // The live rows: inserts less the retractions the rows hold (`RETRACTIONS_TABLE`,
+            // The live rows: those whose key no retraction carries (`RETRACTIONS_TABLE`,
             // read here: a small in-memory table, scoped like the rows for a tenant).
             let retracted = if ctx.table_exist(RETRACTIONS_TABLE)? {
                 retracted_keys(ctx).await?
             } else {
-                vec![]
+                persisted::RetractedRows::default()
             };
-            let live = persisted::upkeep::live_rows(ctx, ROWS_TABLE, &retracted)
+            let live = persisted::upkeep::live_rows(ctx, ROWS_TABLE, retracted)
                 .await?
                 .select_columns(&persisted::upkeep::SESSION_COLUMNS)?;
             ctx.register_table(name, live.into_view())?;
@@ -77,9 +77,9 @@ pub(crate) async fn create_views(ctx: &SessionContext, settings: &Settings) -> R
     Ok(())
 }
 
-/// The `(row_version, session_id)` pairs of `RETRACTIONS_TABLE` in `ctx`, read by running its
+/// The `(row_version, row_index)` keys of `RETRACTIONS_TABLE` in `ctx`, read by running its
 /// scan here (not through the context's planner, which on a cluster would send it away).
-async fn retracted_keys(ctx: &SessionContext) -> Result<Vec<(i64, String)>> {
+async fn retracted_keys(ctx: &SessionContext) -> Result<persisted::RetractedRows> {
     let table = ctx.table_provider(RETRACTIONS_TABLE).await?;
     let plan = table.scan(&ctx.state(), None, &[], None).await?;
     let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
@@ -87,13 +87,17 @@ async fn retracted_keys(ctx: &SessionContext) -> Result<Vec<(i64, String)>> {
     for batch in &batches {
         let versions = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
         let versions = versions.as_primitive::<arrow::datatypes::Int64Type>();
-        let ids = arrow::compute::cast(batch.column(2), &DataType::Utf8)?;
-        let ids = ids.as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            keys.push((versions.value(row), ids.value(row).to_owned()));
-        }
+        let indices = arrow::compute::cast(batch.column(2), &DataType::Int64)?;
+        let indices = indices.as_primitive::<arrow::datatypes::Int64Type>();
+        keys.extend(
+            versions
+                .values()
+                .iter()
+                .copied()
+                .zip(indices.values().iter().copied()),
+        );
     }
-    Ok(keys)
+    Ok(persisted::RetractedRows::from_keys(keys))
 }
 
 /// Whether `path` (relative to the location root) is a file of dwell's day layout,
@@ -461,7 +465,7 @@ impl Engine {
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
-    /// The retractions the live session rows hold, `(account_id, row_version, session_id)`, in
+    /// The retractions the live session rows hold, `(account_id, row_version, row_index)`, in
     /// memory: read once per refresh in a context of its own.
     async fn retractions_table(&self) -> Result<Arc<dyn TableProvider>> {
         let ctx = self
@@ -472,11 +476,11 @@ impl Engine {
         let keys = persisted::upkeep::retractions_of(&ctx, ROWS_TABLE).await?;
         let accounts: arrow::array::StringArray = keys.iter().map(|k| k.0.as_deref()).collect();
         let versions: arrow::array::Int64Array = keys.iter().map(|k| Some(k.1)).collect();
-        let ids: arrow::array::StringArray = keys.iter().map(|k| Some(k.2.as_str())).collect();
+        let indices: arrow::array::Int64Array = keys.iter().map(|k| Some(k.2)).collect();
         let batch = arrow::array::RecordBatch::try_from_iter([
             ("account_id", Arc::new(accounts) as arrow::array::ArrayRef),
             ("row_version", Arc::new(versions) as arrow::array::ArrayRef),
-            ("session_id", Arc::new(ids) as arrow::array::ArrayRef),
+            ("row_index", Arc::new(indices) as arrow::array::ArrayRef),
         ])?;
         Ok(Arc::new(MemTable::try_new(
             batch.schema(),

@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use generate::GenerateOptions;
 pub use ingest::{IngestId, IngestReport, SourceFormat};
 pub use location::DataLocation;
-pub use persisted::{CommitReport, CompactReport};
+pub use persisted::{CommitReport, CompactReport, LiveRowFilter};
 pub use settings::{SETTINGS_FILE, SegmentThresholds, Settings};
 pub use tenant::{AccountFilterExec, AccountScoped, Scope};
 pub use views::{SESSION_CHANGES, TableDoc, VIEWS, segments_over};

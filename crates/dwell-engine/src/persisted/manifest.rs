@@ -58,7 +58,15 @@ pub(crate) struct Manifest {
     /// Retractions among the rows files (0 after a base is written).
     #[serde(default)]
     pub retractions: u64,
+    /// The form of the session rows files ([`STORED_FORM`] for those this build writes; 0, the
+    /// default, for the first, without `row_index`).
+    #[serde(default)]
+    pub form: u32,
 }
+
+/// The form of the session rows this build writes: 1 added `row_index`, by which retractions
+/// name rows (`super::live`). Rows of an earlier form are recomputed by the next commit.
+pub(crate) const STORED_FORM: u32 = 1;
 
 fn manifest_name(seq: u64) -> String {
     format!("{seq:020}.json")

@@ -9,21 +9,25 @@
 //!   and which session files are live.
 //! - `sessions/rows/`: the live session rows: a base (after a full recompute or a compaction)
 //!   and one delta file per commit since, each row an insert or a retraction of an earlier
-//!   row (by session id and row version). `sessions` is the inserts less the retracted.
+//!   row. Every row carries its key `(row_version, row_index)`, a retraction the key of the
+//!   row it retracts: `sessions` is the rows whose key no retraction carries ([`live`]).
 //!   Session files are LZ4-compressed in row groups of 128Ki rows ([`session_file_bytes`]),
 //!   event files ZSTD: the events are the record, the sessions are read by every query.
-//! - `sessions/changes/`: the change log, one file per commit (the delta's rows, whole), read
-//!   by `session_changes`.
+//! - `sessions/changes/`: the change log, one file per commit (the delta's rows, whole, less
+//!   `row_index`), read by `session_changes`.
 //!
 //! A commit (an ingest, `dwell generate`, `dwell rebuild`, `dwell compact`) puts its event
 //! files, then its session files, then its manifest: one conditional put that makes all of it
 //! visible at once ([`crate::committed`]). What each commit recomputes is in [`upkeep`].
 
 pub(crate) mod compact;
+pub(crate) mod live;
 pub(crate) mod manifest;
 pub(crate) mod upkeep;
 
 pub use compact::CompactReport;
+pub use live::LiveRowFilter;
+pub(crate) use live::RetractedRows;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,13 +47,14 @@ use crate::error::{Error, Result};
 use crate::events;
 use crate::settings::{SegmentThresholds, Settings};
 
-use manifest::{CHANGES_DIR, CoveredFile, Manifest, ROWS_DIR};
+use manifest::{CHANGES_DIR, CoveredFile, Manifest, ROWS_DIR, STORED_FORM};
 use upkeep::{Outcome, Scope, Upkeep, UserKey};
 
 /// The table of live session rows (base and deltas), internal to the views.
 pub(crate) const ROWS_TABLE: &str = "_dwell_session_rows";
-/// Present (one row: their number) when the live session rows hold retractions, which the
-/// views then drop (see `upkeep::live_rows_sql`); a compaction folds them away.
+/// Present when the live session rows hold retractions: their keys, `(account_id,
+/// row_version, row_index)`, in memory, which the views then drop ([`live`]); a compaction
+/// folds them away.
 pub(crate) const RETRACTIONS_TABLE: &str = "_dwell_session_retractions";
 /// The table of the change log's files, read by the `session_changes` view.
 pub(crate) const CHANGES_TABLE: &str = "_dwell_session_changes";
@@ -72,6 +77,15 @@ pub(crate) fn session_file_bytes(rows: &RecordBatch) -> Result<Vec<u8>> {
         .set_column_dictionary_enabled(
             parquet::schema::types::ColumnPath::from("session_id"),
             false,
+        )
+        // Positions, 0, 1, ...: delta encoding stores each in a few bits.
+        .set_column_dictionary_enabled(
+            parquet::schema::types::ColumnPath::from(upkeep::ROW_INDEX),
+            false,
+        )
+        .set_column_encoding(
+            parquet::schema::types::ColumnPath::from(upkeep::ROW_INDEX),
+            parquet::basic::Encoding::DELTA_BINARY_PACKED,
         )
         .build();
     let mut buffer = Vec::new();
@@ -143,6 +157,13 @@ pub(crate) fn coverage(
     let Some(manifest) = manifest else {
         return Coverage::Missing;
     };
+    if manifest.form < STORED_FORM && !manifest.rows.is_empty() {
+        return Coverage::Stale(
+            "the sessions are persisted in an earlier form, which the next commit (or \
+             `dwell rebuild`) replaces"
+                .into(),
+        );
+    }
     if manifest.settings != settings_fingerprint(settings) {
         return Coverage::Stale(
             "the settings (dwell.toml) changed since the sessions were computed".into(),
@@ -340,7 +361,11 @@ impl Engine {
             time_ns,
             dated,
             has_rows,
-            retractions: latest.as_ref().is_some_and(|m| m.retractions > 0),
+            retractions: match latest.as_ref() {
+                Some(m) if m.form < STORED_FORM => upkeep::Retractions::BySessionId,
+                Some(m) if m.retractions > 0 => upkeep::Retractions::ByKey,
+                _ => upkeep::Retractions::None,
+            },
         };
         let outcome: Outcome = upkeep
             .run(if full.is_some() {
@@ -412,7 +437,8 @@ impl Engine {
                 rows.push(path);
             }
             let path = format!("{CHANGES_DIR}/{seq:020}-{nonce}.parquet");
-            self.put_rows(&root, &path, &outcome.delta).await?;
+            self.put_rows(&root, &path, &upkeep::without_row_index(&outcome.delta))
+                .await?;
             written.push(path.clone());
             changes.push(path);
         }
@@ -445,6 +471,8 @@ impl Engine {
                 latest.map_or(0, |m| m.retractions) + u64::try_from(retracted).unwrap_or(u64::MAX)
             },
             since_compaction: latest.map_or(0, |m| m.since_compaction) + 1,
+            // A delta is written only over rows of this form (`coverage`).
+            form: STORED_FORM,
             rows,
             changes,
             summary: match &full {

@@ -40,6 +40,8 @@ use crate::events;
 use crate::settings::Settings;
 use crate::views::literal;
 
+use super::live::{LiveRowFilter, RetractedRows};
+
 /// A user: (account, user id).
 pub(crate) type UserKey = (Option<String>, String);
 
@@ -65,10 +67,13 @@ pub(crate) const SESSION_COLUMNS: [&str; 16] = [
 ];
 
 /// The stored form's own columns after the session's: whether the end reason follows the
-/// account's newest event, which version of the row this is, insert or retract, and the
-/// commit that wrote it.
+/// account's newest event, which version of the row this is and its place in it, insert or
+/// retract, and the commit that wrote it.
 const PENDING: &str = "pending_end";
-const ROW_VERSION: &str = "row_version";
+pub(crate) const ROW_VERSION: &str = "row_version";
+/// The row's position among the rows its version wrote: with `row_version`, the row's key
+/// (see [`super::live`]).
+pub(crate) const ROW_INDEX: &str = "row_index";
 const OP: &str = "op";
 const COMMIT_SEQ: &str = "commit_seq";
 const COMMIT_TIME: &str = "commit_time";
@@ -107,8 +112,18 @@ pub(crate) struct Upkeep<'a> {
     /// the `date` column may prune.
     pub dated: bool,
     pub has_rows: bool,
-    /// The rows hold retractions (see [`live_rows_sql`]).
-    pub retractions: bool,
+    pub retractions: Retractions,
+}
+
+/// What retractions the rows hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retractions {
+    None,
+    /// By key (see [`live_rows`]).
+    ByKey,
+    /// Rows of the first stored form, whose retractions name rows by session id (see
+    /// [`live_rows_by_session_id`]).
+    BySessionId,
 }
 
 /// The stored form of sessions: [`SESSION_COLUMNS`] as `sessions` gives them (strings as
@@ -139,28 +154,55 @@ pub(crate) async fn storage_schema(
         .collect::<datafusion::error::Result<_>>()?;
     fields.push(Field::new(PENDING, DataType::Boolean, false));
     fields.push(Field::new(ROW_VERSION, DataType::Int64, false));
+    fields.push(Field::new(ROW_INDEX, DataType::Int64, false));
     fields.push(Field::new(OP, DataType::Utf8, false));
     fields.push(Field::new(COMMIT_SEQ, DataType::Int64, false));
     fields.push(Field::new(COMMIT_TIME, events::event_time_type(), false));
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// The live rows of `table` (a table of the stored form) given the retractions it holds, as
-/// `(row_version, session_id)` pairs: its inserts less the retracted ones, as one filter (an
-/// `IN` list per version). No join and no grouping: hash anti joins were seen never to finish
-/// in processes that run Ballista, and a grouping of all the rows costs a second at 1M.
+/// The live rows of `table` (a table of the stored form) given the keys of its retractions:
+/// its rows less those whose key a retraction carries, the retractions themselves included.
 pub(crate) async fn live_rows(
     ctx: &SessionContext,
     table: &str,
-    retracted: &[(i64, String)],
+    retracted: RetractedRows,
+) -> Result<datafusion::prelude::DataFrame> {
+    let rows = ctx.table(table).await?;
+    Ok(match LiveRowFilter::predicate(retracted) {
+        Some(live) => rows.filter(live)?,
+        None => rows,
+    })
+}
+
+/// The live rows of `table` in the first stored form (before `row_index`), whose retractions
+/// name the retracted row by `(row_version, session_id)`: its inserts less the retracted,
+/// with `row_index` 0 (only a full recompute reads these rows, to find what it changes). One
+/// filter (an `IN` list per version), no join: hash anti joins were seen never to finish in
+/// processes that run Ballista.
+async fn live_rows_by_session_id(
+    ctx: &SessionContext,
+    table: &str,
 ) -> Result<datafusion::prelude::DataFrame> {
     use datafusion::prelude::{col, lit};
+    let batches = ctx
+        .sql(&format!(
+            "SELECT {ROW_VERSION}, session_id FROM {table} WHERE {OP} = 'retract'"
+        ))
+        .await?
+        .collect()
+        .await?;
     let mut by_version: BTreeMap<i64, Vec<datafusion::logical_expr::Expr>> = BTreeMap::new();
-    for (version, id) in retracted {
-        by_version
-            .entry(*version)
-            .or_default()
-            .push(lit(id.as_str()));
+    for batch in &batches {
+        let versions = cast(batch.column(0), &DataType::Int64)?;
+        let versions = versions.as_primitive::<arrow::datatypes::Int64Type>();
+        let ids = strings(batch.column(1))?;
+        for row in 0..batch.num_rows() {
+            by_version
+                .entry(versions.value(row))
+                .or_default()
+                .push(lit(ids.value(row)));
+        }
     }
     let gone = by_version.into_iter().fold(None, |so_far, (version, ids)| {
         let these = col(ROW_VERSION)
@@ -175,18 +217,23 @@ pub(crate) async fn live_rows(
     if let Some(gone) = gone {
         keep = keep.and(std::ops::Not::not(gone));
     }
-    Ok(ctx.table(table).await?.filter(keep)?)
+    let live = ctx.table(table).await?.filter(keep)?;
+    if live.schema().has_column_with_unqualified_name(ROW_INDEX) {
+        Ok(live)
+    } else {
+        Ok(live.with_column(ROW_INDEX, lit(0i64))?)
+    }
 }
 
-/// The retractions `table` holds, as `(row_version, session_id)`, read in `ctx` (which runs
-/// here), for the accounts `account` allows (`None`: all).
+/// The retractions `table` holds, as `(account_id, row_version, row_index)`, read in `ctx`
+/// (which runs here).
 pub(crate) async fn retractions_of(
     ctx: &SessionContext,
     table: &str,
-) -> Result<Vec<(Option<String>, i64, String)>> {
+) -> Result<Vec<(Option<String>, i64, i64)>> {
     let batches = ctx
         .sql(&format!(
-            "SELECT account_id, {ROW_VERSION}, session_id FROM {table} WHERE {OP} = 'retract'"
+            "SELECT account_id, {ROW_VERSION}, {ROW_INDEX} FROM {table} WHERE {OP} = 'retract'"
         ))
         .await?
         .collect()
@@ -196,12 +243,13 @@ pub(crate) async fn retractions_of(
         let accounts = strings(batch.column(0))?;
         let versions = cast(batch.column(1), &DataType::Int64)?;
         let versions = versions.as_primitive::<arrow::datatypes::Int64Type>();
-        let ids = strings(batch.column(2))?;
+        let indices = cast(batch.column(2), &DataType::Int64)?;
+        let indices = indices.as_primitive::<arrow::datatypes::Int64Type>();
         for row in 0..batch.num_rows() {
             keys.push((
                 optional(&accounts, row),
                 versions.value(row),
-                ids.value(row).to_owned(),
+                indices.value(row),
             ));
         }
     }
@@ -212,16 +260,21 @@ impl Upkeep<'_> {
     pub(crate) async fn run(&self, scope: Scope) -> Result<Outcome> {
         let schema = storage_schema(self.contexts, self.ctx, self.settings).await?;
         if self.has_rows {
-            let retracted: Vec<(i64, String)> = if self.retractions {
-                retractions_of(self.ctx, super::ROWS_TABLE)
-                    .await?
-                    .into_iter()
-                    .map(|(_, version, id)| (version, id))
-                    .collect()
-            } else {
-                vec![]
+            let live = match self.retractions {
+                Retractions::BySessionId => {
+                    live_rows_by_session_id(self.ctx, super::ROWS_TABLE).await?
+                }
+                Retractions::ByKey => {
+                    let keys = retractions_of(self.ctx, super::ROWS_TABLE)
+                        .await?
+                        .into_iter()
+                        .map(|(_, version, index)| (version, index));
+                    live_rows(self.ctx, super::ROWS_TABLE, RetractedRows::from_keys(keys)).await?
+                }
+                Retractions::None => {
+                    live_rows(self.ctx, super::ROWS_TABLE, RetractedRows::default()).await?
+                }
             };
-            let live = live_rows(self.ctx, super::ROWS_TABLE, &retracted).await?;
             self.ctx.deregister_table("_dwell_live")?;
             self.ctx.register_table("_dwell_live", live.into_view())?;
         }
@@ -302,7 +355,7 @@ impl Upkeep<'_> {
         let (moved_old, moved_new) = self.moved(schema, &pending, &newest)?;
         step(began, format_args!("end reasons moved"));
         let old = concat_batches(schema, [&replaced, &moved_old])?;
-        let new = concat_batches(schema, [&new, &moved_new])?;
+        let new = numbered(&concat_batches(schema, [&new, &moved_new])?)?;
         let delta = self.delta(schema, &old, &new)?;
         Ok(Outcome {
             base: None,
@@ -560,6 +613,7 @@ WHERE x.user_id IS NULL"
                 "end_reason" => Arc::new(StringArray::from(reason_out.clone())),
                 PENDING => Arc::new(BooleanArray::from(pending.clone())),
                 ROW_VERSION | COMMIT_SEQ => Arc::new(Int64Array::from(vec![self.seq_i64(); rows])),
+                ROW_INDEX => positions(rows),
                 OP => Arc::new(StringArray::from(vec!["insert"; rows])),
                 COMMIT_TIME => commit_time(self.time_ns, rows),
                 name => cast(column(computed, name)?, field.data_type())?,
@@ -783,6 +837,28 @@ fn bump(newest: &mut HashMap<Option<String>, i64>, account: Option<String>, time
 /// A row number as a `take` index.
 fn index(row: usize) -> Result<u32> {
     u32::try_from(row).map_err(|_| Error::Internal(format!("sessions upkeep: row {row} past u32")))
+}
+
+/// `0, 1, ...`: the `row_index` of a version's rows.
+fn positions(rows: usize) -> ArrayRef {
+    Arc::new((0..rows).map(|row| row as i64).collect::<Int64Array>())
+}
+
+/// `rows` (one version's new rows) with `row_index` their positions.
+fn numbered(rows: &RecordBatch) -> Result<RecordBatch> {
+    let at = rows.schema().index_of(ROW_INDEX)?;
+    let mut columns = rows.columns().to_vec();
+    columns[at] = positions(rows.num_rows());
+    Ok(RecordBatch::try_new(rows.schema(), columns)?)
+}
+
+/// `rows` without `row_index`: the change log's form, which names rows by session id.
+pub(crate) fn without_row_index(rows: &RecordBatch) -> RecordBatch {
+    let mut rows = rows.clone();
+    if let Ok(at) = rows.schema().index_of(ROW_INDEX) {
+        rows.remove_column(at);
+    }
+    rows
 }
 
 fn commit_time(time_ns: i64, rows: usize) -> ArrayRef {
