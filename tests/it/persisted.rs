@@ -140,17 +140,28 @@ fn settings(variant: u8) -> Settings {
     settings
 }
 
+/// An engine over the location at `path`, made if missing.
+async fn open_at(path: &str) -> Engine {
+    Engine::builder(DataLocation::parse(path).expect("location"))
+        .create_if_missing(true)
+        .build()
+        .await
+        .expect("engine")
+}
+
+/// The plan `EXPLAIN sql` shows, as one text.
+async fn plan_of(engine: &Engine, sql: &str) -> String {
+    texts(&query(engine, &format!("EXPLAIN {sql}")).await, "plan")
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `sessions` reads the persisted sessions: no sessionizing in its plan. (Not `count(*)`:
 /// without retractions the rows files' statistics answer it, and no file is in the plan.)
 async fn assert_reads_persisted(engine: &Engine, context: &str) {
-    let plan = texts(
-        &query(engine, "EXPLAIN SELECT sum(duration_seconds) FROM sessions").await,
-        "plan",
-    )
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("\n");
+    let plan = plan_of(engine, "SELECT sum(duration_seconds) FROM sessions").await;
     assert!(
         plan.contains("sessions/rows") && !plan.contains("Sessionize"),
         "{context}: sessions read from _dwell/sessions/rows: {plan}"
@@ -324,13 +335,7 @@ fn sample(user_count: u8, minutes: i64, late: i64) -> RecordBatch {
 async fn two_engines_committing_at_once_lose_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_str().expect("utf-8").to_owned();
-    let open = || async {
-        Engine::builder(DataLocation::parse(&path).expect("location"))
-            .create_if_missing(true)
-            .build()
-            .await
-            .expect("engine")
-    };
+    let open = || open_at(&path);
     let (first, second) = (open().await, open().await);
     land(&first, &sample(2, 30, 0)).await;
     let batches: Vec<RecordBatch> = (0..6).map(|i| sample(3, 20, 60 * i)).collect();
@@ -648,13 +653,7 @@ fn latest_manifest(dir: &std::path::Path) -> (std::path::PathBuf, serde_json::Va
 async fn sessions_persisted_in_an_earlier_form_are_recomputed_by_the_next_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_str().expect("utf-8").to_owned();
-    let open = || async {
-        Engine::builder(DataLocation::parse(&path).expect("location"))
-            .create_if_missing(true)
-            .build()
-            .await
-            .expect("engine")
-    };
+    let open = || open_at(&path);
     let engine = open().await;
     land(&engine, &sample(3, 30, 0)).await;
     land(&engine, &sample(3, 10, 100)).await;
@@ -670,14 +669,7 @@ async fn sessions_persisted_in_an_earlier_form_are_recomputed_by_the_next_commit
     std::fs::write(&manifest, serde_json::to_vec(&json).expect("JSON")).expect("write");
 
     let reopened = open().await;
-    let plan = texts(
-        &query(&reopened, "EXPLAIN SELECT count(*) FROM sessions").await,
-        "plan",
-    )
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("\n");
+    let plan = plan_of(&reopened, "SELECT count(*) FROM sessions").await;
     assert!(
         plan.contains("Sessionize"),
         "rows of an earlier form are not read; the events are sessionized: {plan}"

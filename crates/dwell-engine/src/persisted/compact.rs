@@ -22,9 +22,8 @@ use crate::committed::ingest_id_of;
 use crate::error::{Error, Result};
 use crate::ingest::IngestId;
 
-use super::live::RetractedRows;
 use super::manifest::{self, CHANGES_DIR, Manifest, ROWS_DIR};
-use super::upkeep::{conform, live_rows, retractions_of, storage_schema};
+use super::upkeep::{conform, live_rows, retracted_in, storage_schema};
 use super::{ROWS_TABLE, coverage};
 
 /// An ingest compacts after this many commits since the last compaction.
@@ -211,11 +210,8 @@ impl Engine {
         let url = ListingTableUrl::parse(self.location.folder_url(ROWS_DIR))?;
         ctx.register_table(ROWS_TABLE, self.listing_in(&ctx, url).await?)?;
         let schema = storage_schema(&self.contexts, &self.ctx, settings).await?;
-        let retracted = retractions_of(&ctx, ROWS_TABLE)
-            .await?
-            .into_iter()
-            .map(|(_, version, index)| (version, index));
-        let rows = live_rows(&ctx, ROWS_TABLE, RetractedRows::from_keys(retracted))
+        let retracted = retracted_in(&ctx, ROWS_TABLE).await?;
+        let rows = live_rows(&ctx, ROWS_TABLE, retracted)
             .await?
             .collect()
             .await?;

@@ -256,6 +256,14 @@ pub(crate) async fn retractions_of(
     Ok(keys)
 }
 
+/// The keys of the retractions `table` holds, of every account.
+pub(crate) async fn retracted_in(ctx: &SessionContext, table: &str) -> Result<RetractedRows> {
+    let keys = retractions_of(ctx, table).await?;
+    Ok(RetractedRows::from_keys(
+        keys.into_iter().map(|(_, version, index)| (version, index)),
+    ))
+}
+
 impl Upkeep<'_> {
     pub(crate) async fn run(&self, scope: Scope) -> Result<Outcome> {
         let schema = storage_schema(self.contexts, self.ctx, self.settings).await?;
@@ -265,11 +273,8 @@ impl Upkeep<'_> {
                     live_rows_by_session_id(self.ctx, super::ROWS_TABLE).await?
                 }
                 Retractions::ByKey => {
-                    let keys = retractions_of(self.ctx, super::ROWS_TABLE)
-                        .await?
-                        .into_iter()
-                        .map(|(_, version, index)| (version, index));
-                    live_rows(self.ctx, super::ROWS_TABLE, RetractedRows::from_keys(keys)).await?
+                    let retracted = retracted_in(self.ctx, super::ROWS_TABLE).await?;
+                    live_rows(self.ctx, super::ROWS_TABLE, retracted).await?
                 }
                 Retractions::None => {
                     live_rows(self.ctx, super::ROWS_TABLE, RetractedRows::default()).await?
